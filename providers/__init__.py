@@ -1,0 +1,1 @@
+"""Vendor backends: one module per provider (openai.py with Azure, bedrock.py, vertex.py)."""

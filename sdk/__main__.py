@@ -1,0 +1,4 @@
+"""`python -m unitune` runs the CLI."""
+from .cli.app import main
+
+main()

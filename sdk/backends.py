@@ -1,0 +1,226 @@
+"""The Backend protocol, capability maps, and the lazy backend registry.
+
+A backend is small and stateless: it declares what it can do (`capabilities`), checks a spec and
+its data against its vendor's rules (`check`), translates the spec into vendor parameters
+(`plan`), estimates cost (`estimate`), and submits / finds / gets / cancels jobs and reads their
+metrics and events. Orchestration (the registry, retries, watching) lives in `client.py`.
+
+Backends are found by name through `KNOWN_BACKENDS` ("module:Class" plus the pip extra to install)
+and the `unitune.backends` entry-point group, so importing unitune never imports a vendor SDK.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
+
+from .errors import MissingDependency, UnituneError, Unsupported
+
+if TYPE_CHECKING:
+    from .data.report import Problem
+    from .job import Event, Metrics, RemoteRef, Snapshot
+    from .spec import JobSpec
+
+
+@dataclass(frozen=True)
+class Support:
+    """Whether a feature is supported; when not, the reason in one sentence."""
+
+    supported: bool
+    reason: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.supported
+
+
+YES = Support(True)
+
+
+def no(reason: str) -> Support:
+    return Support(False, reason)
+
+
+# Feature names used across backends. Adapter types are "adapter:<type>", methods "method:<m>".
+FEATURES = ("method:sft", "method:dpo", "validation_file", "pause", "resume", "checkpoints",
+            "learning_rate", "learning_rate_multiplier", "batch_size", "seed", "warmup_ratio",
+            "weight_decay", "max_seq_length", "tools", "images", "weights", "deploy")
+
+
+@dataclass
+class Capabilities:
+    """feature → Support. Unlisted features are unsupported with a generic reason."""
+
+    backend: str
+    features: dict[str, Support] = field(default_factory=dict)
+
+    def get(self, feature: str) -> Support:
+        return self.features.get(feature) or no(f"{self.backend} does not support {feature}")
+
+    def require(self, feature: str) -> None:
+        support = self.get(feature)
+        if not support:
+            raise Unsupported(support.reason or f"{self.backend} cannot do {feature}",
+                              feature=feature, backend=self.backend,
+                              hint="run `unitune compare` to see which backends can")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: {"supported": v.supported, "reason": v.reason} for k, v in self.features.items()}
+
+
+@dataclass
+class PlanRow:
+    """One line of the translation table: spec field → vendor parameter and value, or why not."""
+
+    field: str
+    value: Any
+    vendor_param: str | None = None
+    vendor_value: Any = None
+    note: str | None = None  # e.g. "not applied: OpenAI takes only a multiplier"
+    applied: bool = True
+
+
+@dataclass
+class Upload:
+    """A file the backend would upload (plan) or did upload (submit)."""
+
+    local: str
+    destination: str  # "openai files (purpose=fine-tune)", "s3://bucket/key", "gs://…"
+    format: str
+    examples: int
+    bytes: int | None = None
+    sha256: str | None = None
+
+
+@dataclass
+class Plan:
+    backend: str
+    model: str
+    rows: list[PlanRow] = field(default_factory=list)
+    uploads: list[Upload] = field(default_factory=list)
+    problems: list["Problem"] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(p.severity == "error" for p in self.problems)
+
+
+class UploadCache(Protocol):
+    """Remembers what was uploaded where (by content hash) so identical files are reused."""
+
+    def get(self, backend: str, key: str) -> str | None: ...
+    def put(self, backend: str, key: str, value: str) -> None: ...
+
+
+@dataclass
+class SubmitContext:
+    """What `submit` gets beside the spec."""
+
+    job_id: str  # unitune's job id, e.g. "ut-20261128-ab12cd"
+    idempotency_key: str  # stable across retries and re-runs of the same job
+    work_dir: Path  # scratch dir for converted files (kept for debugging)
+    uploads: UploadCache | None = None
+    log: Callable[[str], None] = lambda _msg: None
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What every backend implements. Vendor SDKs are imported inside methods, never at import."""
+
+    name: str
+
+    def capabilities(self) -> Capabilities: ...
+
+    def check(self, spec: "JobSpec") -> list["Problem"]:
+        """Spec + data problems for this backend (unsupported features, limits); uploads nothing."""
+        ...
+
+    def plan(self, spec: "JobSpec") -> Plan:
+        """Translation table, uploads that would happen, problems. Uploads nothing."""
+        ...
+
+    def submit(self, spec: "JobSpec", ctx: SubmitContext) -> "RemoteRef":
+        """Upload data and create the job. Must be idempotent per `ctx.idempotency_key`."""
+        ...
+
+    def find(self, idempotency_key: str) -> "RemoteRef | None":
+        """Look a job up by the key `submit` attached to it (metadata, tags, labels)."""
+        ...
+
+    def get(self, ref: "RemoteRef") -> "Snapshot": ...
+
+    def cancel(self, ref: "RemoteRef") -> "Snapshot": ...
+
+    def metrics(self, ref: "RemoteRef") -> list["Metrics"]: ...
+
+    def events(self, ref: "RemoteRef") -> list["Event"]: ...
+
+
+# Optional methods a backend may add: pause(ref), resume(ref), deploy(ref, options, dry_run),
+# undeploy(ref, options), estimate(spec, stats) (the shared estimator is used otherwise),
+# list_remote(limit).
+
+
+@dataclass(frozen=True)
+class BackendEntry:
+    target: str  # "module:Class"
+    extra: str | None  # pip extra that brings its dependencies
+    description: str
+
+    @property
+    def install_hint(self) -> str:
+        return f"pip install 'unitune[{self.extra}]'" if self.extra else "pip install unitune"
+
+
+KNOWN_BACKENDS: dict[str, BackendEntry] = {
+    "openai": BackendEntry("unitune.providers.openai:OpenAIBackend", "openai", "OpenAI fine-tuning API"),
+    "azure": BackendEntry("unitune.providers.openai:AzureOpenAIBackend", "openai", "Azure OpenAI fine-tuning"),
+    "bedrock": BackendEntry("unitune.providers.bedrock:BedrockBackend", "bedrock", "AWS Bedrock model customization"),
+    "vertex": BackendEntry("unitune.providers.vertex:VertexBackend", "vertex", "Google Vertex AI Gemini tuning"),
+    "local": BackendEntry("unitune.local.backend:LocalBackend", "local", "LoRA/QLoRA/full on this machine (TRL + PEFT)"),
+    "fake": BackendEntry("unitune.testing.fake:FakeBackend", None, "In-memory fake for tests and examples"),
+}
+
+
+def _entry_points() -> dict[str, BackendEntry]:
+    from importlib.metadata import entry_points
+
+    found = {}
+    for ep in entry_points(group="unitune.backends"):
+        found[ep.name] = BackendEntry(ep.value, None, f"third-party backend ({ep.value})")
+    return found
+
+
+def available_backends() -> dict[str, BackendEntry]:
+    """Built-in backends plus those registered through the `unitune.backends` entry points."""
+    return {**_entry_points(), **KNOWN_BACKENDS}
+
+
+def load_backend_class(name: str) -> type:
+    entries = available_backends()
+    if name not in entries:
+        raise UnituneError(f"unknown backend {name!r}",
+                           hint="choose one of: " + ", ".join(sorted(entries)))
+    entry = entries[name]
+    module_name, _, cls_name = entry.target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise MissingDependency(f"backend {name!r} needs a package that is not installed "
+                                f"({exc.name or exc})", hint=entry.install_hint) from exc
+    return getattr(module, cls_name)
+
+
+def get_backend(name: str, **kwargs: Any) -> Backend:
+    """Instantiate backend `name` (kwargs go to its constructor)."""
+    return load_backend_class(name)(**kwargs)
+
+
+def import_sdk(module: str, extra: str):
+    """Import a vendor SDK lazily; a missing one becomes MissingDependency with the pip hint."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependency(f"{module} is not installed",
+                                hint=f"pip install 'unitune[{extra}]'") from exc

@@ -1,0 +1,156 @@
+"""The model catalog: per backend/model prices, limits, data rules, hyperparameter ranges and
+lifecycle dates, loaded from dated YAML files in `catalog/data/` (one per backend).
+
+Facts are data, not code: every entry carries `source`, `as_of` and `verified`. Lookups accept
+exact ids, aliases and (for versioned ids) the longest matching prefix.
+"""
+from __future__ import annotations
+
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DATA_DIR = Path(__file__).parent / "data"
+
+
+class _M(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class Sourced(_M):
+    source: str
+    as_of: date
+    verified: bool = False
+
+
+class TrainingPrice(Sourced):
+    unit: Literal["per_1m_tokens", "per_hour", "per_gpu_hour"]
+    usd: float
+
+
+class InferencePrice(Sourced):
+    input_per_1m: float | None = None
+    output_per_1m: float | None = None
+
+
+class HostingPrice(Sourced):
+    """What it costs to keep the tuned model usable (deployment, provisioned throughput, storage)."""
+
+    kind: Literal["none", "deployment", "provisioned_throughput", "storage", "endpoint"]
+    unit: Literal["per_hour", "per_month"]
+    usd: float
+    note: str | None = None
+
+
+class Limits(_M):
+    tokens_per_example: int | None = None
+    truncates: bool = True  # True: the vendor truncates long examples; False: it rejects them
+    min_examples: int | None = None
+    max_examples: int | None = None
+    max_validation_examples: int | None = None
+    min_validation_examples: int | None = None
+    train_file_bytes: int | None = None
+    validation_file_bytes: int | None = None
+
+
+class DataRules(_M):
+    """What the vendor's data format accepts; drives target checks in `validate`."""
+
+    format: str  # converter name: openai, bedrock-converse, bedrock-prompt-completion, bedrock-claude, vertex, messages
+    strict_alternation: bool = False  # user/assistant alternating, starting user, ending assistant
+    reserved_strings: list[str] = Field(default_factory=list)
+    plain_string_content: bool = False
+    no_extra_keys: bool = False
+    system: bool = True
+    tools: bool = True
+    images: bool = False
+    weights: bool = False
+    multi_turn: bool = True
+
+
+class HyperparameterRange(_M):
+    vendor_key: str
+    min: float | None = None
+    max: float | None = None
+    default: Any = None
+    type: Literal["int", "float"] = "float"
+    note: str | None = None
+
+
+class Lifecycle(Sourced):
+    new_jobs_until: date | None = None  # last day new tuning jobs are accepted
+    retires: date | None = None  # base model and its fine-tunes stop serving
+    note: str | None = None
+
+
+class ModelInfo(_M):
+    backend: str
+    model: str
+    family: str
+    display_name: str | None = None
+    aliases: list[str] = Field(default_factory=list)
+    methods: list[str] = Field(default_factory=lambda: ["sft"])
+    tokenizer: str = "estimate"  # o200k_base | cl100k_base | hf:<path> | estimate
+    tokens_per_char_hint: float | None = None  # vendor's own estimate (Bedrock: ~6 chars/token)
+    epochs_auto: str | int = 3  # int, or a rule name: "openai-cookbook"
+    regions: list[str] = Field(default_factory=list)
+    training: TrainingPrice | None = None
+    inference: InferencePrice | None = None
+    hosting: list[HostingPrice] = Field(default_factory=list)
+    limits: Limits = Field(default_factory=Limits)
+    rules: DataRules
+    hyperparameters: dict[str, HyperparameterRange] = Field(default_factory=dict)
+    lifecycle: Lifecycle | None = None
+    default: bool = False  # part of the default comparison set
+    notes: list[str] = Field(default_factory=list)
+
+
+class GpuPrice(Sourced):
+    gpu: str
+    usd_per_hour: float
+    peak_bf16_tflops: float
+    memory_gb: int
+
+
+class Catalog(_M):
+    models: list[ModelInfo]
+    gpus: list[GpuPrice] = Field(default_factory=list)
+
+
+@lru_cache(maxsize=1)
+def load_catalog() -> Catalog:
+    """Read and validate every YAML file under catalog/data (files may hold `models` and `gpus`)."""
+    import yaml
+
+    models: list[dict] = []
+    gpus: list[dict] = []
+    for path in sorted(DATA_DIR.glob("*.yaml")):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        models.extend(doc.get("models", []))
+        gpus.extend(doc.get("gpus", []))
+    return Catalog.model_validate({"models": models, "gpus": gpus})
+
+
+def models(backend: str | None = None) -> list[ModelInfo]:
+    return [m for m in load_catalog().models if backend is None or m.backend == backend]
+
+
+def find_model(backend: str, model: str) -> ModelInfo | None:
+    """Exact id or alias first, then the longest catalog id that `model` starts with."""
+    candidates = models(backend)
+    for m in candidates:
+        if model == m.model or model in m.aliases:
+            return m
+    best = None
+    for m in candidates:
+        for name in (m.model, *m.aliases):
+            if model.startswith(name) and (best is None or len(name) > len(best[0])):
+                best = (name, m)
+    return best[1] if best else None
+
+
+def gpus() -> list[GpuPrice]:
+    return load_catalog().gpus

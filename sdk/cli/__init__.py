@@ -1,0 +1,1 @@
+"""unitune's command line (typer); see app.py."""

@@ -1,0 +1,1 @@
+"""Cost estimation and cross-backend comparison, driven by the dated catalog."""

@@ -1,0 +1,1 @@
+"""Dataset engine: read → detect format → normalize → validate → stats → convert → split."""

@@ -1,0 +1,1 @@
+"""Fakes users can use in their own tests: an in-memory backend and emulated vendor servers."""
