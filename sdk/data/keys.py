@@ -1,0 +1,86 @@
+"""Duplicate keys for examples: `exact_key` (byte-for-byte the same example) and `normalized_key`
+(the same after collapsing whitespace and case), used by `unitune dedupe` and the validator.
+
+Keys are 16-byte BLAKE2b digests, so a set of keys for a million examples stays small (~80 MB
+of Python objects at worst), and are independent of the source format: the same conversation
+written as ChatML or as ShareGPT has the same key. The source line number never takes part.
+"""
+from __future__ import annotations
+
+from hashlib import blake2b
+
+import orjson
+
+from .example import Example, Message, PreferenceExample, text_of
+
+_SEP = "\x1f"  # unit separator: cannot be confused with text in a sane dataset
+_RS = "\x1e"
+
+
+def _calls(msg: Message) -> list | None:
+    calls = msg.tool_calls
+    if not calls:
+        return None
+    return [(c.id, c.type, c.name, c.arguments) for c in calls]
+
+
+def _exact_msgs(messages: list[Message]) -> list:
+    return [(m.role, m.content, m.name, _calls(m), m.tool_call_id, m.weight) for m in messages]
+
+
+def _digest(data: bytes) -> bytes:
+    return blake2b(data, digest_size=16).digest()
+
+
+def exact_key(example: Example | PreferenceExample) -> bytes:
+    """Digest of everything that makes an example what it is (not its line number)."""
+    if isinstance(example, PreferenceExample):
+        payload = ("P", _exact_msgs(example.prompt), _exact_msgs(example.chosen),
+                   _exact_msgs(example.rejected), example.tools)
+    else:
+        payload = ("E", _exact_msgs(example.messages), example.tools,
+                   example.parallel_tool_calls)
+    try:
+        data = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # e.g. an integer beyond 64 bits inside `tools`
+        data = repr(payload).encode("utf-8", "surrogatepass")
+    return _digest(data)
+
+
+def normalize_text(text: str) -> str:
+    """Collapse every run of whitespace to one space, strip the ends and lower-case."""
+    return " ".join(text.split()).lower()
+
+
+def _norm_msgs(messages: list[Message], out: list[str]) -> None:
+    for m in messages:
+        content = m.content
+        text = content if isinstance(content, str) else text_of(content)
+        out.append(m.role)
+        out.append(" ".join(text.split()).lower())
+        if m.tool_calls:
+            for c in m.tool_calls:
+                out.append(c.name)
+                out.append(" ".join(c.arguments.split()).lower()
+                           if isinstance(c.arguments, str) else str(c.arguments))
+        out.append(_RS)
+
+
+def normalized_key(example: Example | PreferenceExample) -> bytes:
+    """Digest of the roles and whitespace/case-normalized texts (names, ids, weights ignored).
+
+    Two examples with the same normalized key say the same thing to the model; training on both
+    mostly over-weights that example.
+    """
+    parts: list[str] = []
+    if isinstance(example, PreferenceExample):
+        parts.append("P")
+        _norm_msgs(example.prompt, parts)
+        parts.append("C")
+        _norm_msgs(example.chosen, parts)
+        parts.append("R")
+        _norm_msgs(example.rejected, parts)
+    else:
+        parts.append("E")
+        _norm_msgs(example.messages, parts)
+    return _digest(_SEP.join(parts).encode("utf-8", "surrogatepass"))
