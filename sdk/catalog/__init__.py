@@ -37,12 +37,18 @@ class InferencePrice(Sourced):
 
 
 class HostingPrice(Sourced):
-    """What it costs to keep the tuned model usable (deployment, provisioned throughput, storage)."""
+    """What it costs to keep the tuned model usable (deployment, provisioned throughput, storage).
+
+    `storage` is billed whenever the tuned model exists; of the serving options (`deployment`,
+    `provisioned_throughput`, `endpoint`) the user needs one; `none` means served per token with no
+    standing fee.
+    """
 
     kind: Literal["none", "deployment", "provisioned_throughput", "storage", "endpoint"]
     unit: Literal["per_hour", "per_month"]
-    usd: float
+    usd: float | None = None  # None: the option exists but its price is not in the dated sources
     note: str | None = None
+    lifetime_hours: int | None = None  # e.g. Azure Developer tier: deleted after 24 h (not a monthly option)
 
 
 class Limits(_M):
@@ -106,6 +112,12 @@ class ModelInfo(_M):
     lifecycle: Lifecycle | None = None
     default: bool = False  # part of the default comparison set
     notes: list[str] = Field(default_factory=list)
+    # additive fields (catalog-cost helper)
+    parameters: int | None = None  # parameter count, for the local FLOPs estimate
+    context_length: int | None = None  # model context window (local: truncation default)
+    adapter_sizes: list[int] = Field(default_factory=list)  # Vertex: allowed adapter_size values
+    bills_validation: bool = False  # validation tokens are billed too
+    deprecated: bool = False  # legacy model: still listed, not recommended for new work
 
 
 class GpuPrice(Sourced):
