@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -73,7 +73,7 @@ class Metrics(BaseModel):
     learning_rate: float | None = None
     tokens_seen: int | None = None
 
-    COLUMNS = ("step", "epoch", "train_loss", "valid_loss", "train_token_accuracy",
+    COLUMNS: ClassVar[tuple[str, ...]] = ("step", "epoch", "train_loss", "valid_loss", "train_token_accuracy",
                "valid_token_accuracy", "learning_rate", "tokens_seen")
 
 
