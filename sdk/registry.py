@@ -1,0 +1,506 @@
+"""The durable local job registry: every job unitune ever created, in SQLite (WAL mode).
+
+One file, `unitune_home()/registry.sqlite3`, shared by every unitune process on the machine.
+Rules that make it safe for several CLI processes at once and crash-safe:
+
+* WAL journal + `busy_timeout`, autocommit connections and short transactions; the one
+  read-then-write step that must not race (claiming a job for a spec + data + backend) runs
+  under `BEGIN IMMEDIATE`, so two `unitune train` runs of the same spec end with one job.
+* Durable before remote: `claim` commits the job row and its idempotency key before any vendor
+  is called; `mark_submitted` records the vendor's id once it answered. A row with
+  `submitted = 0` means "the vendor may or may not have it": the client asks `backend.find(key)`
+  before it ever submits again.
+* Secrets never land here: the stored spec is redacted by key name (`api_key`, `token`,
+  `secret`, `password`, `credentials`, …) and error texts / events are scrubbed of secret values
+  found in the environment (`redact_text`).
+
+Tables: `jobs` (one row per job), `status_history` (every status / raw status change),
+`metrics` (cached wide rows per step), `events` (cached vendor log lines) and `uploads` (the
+`UploadCache` protocol: content hash → remote file id per backend).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import sqlite3
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import JobNotFound, UnituneError
+from .job import Event, Job, JobError, JobStatus, Metrics, ModelHandle, Progress, RemoteRef, Snapshot
+from .paths import unitune_home
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    name TEXT,
+    backend TEXT NOT NULL,
+    base_model TEXT,
+    spec_json TEXT NOT NULL,
+    spec_hash TEXT NOT NULL,
+    data_hash TEXT,
+    spec_path TEXT,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    remote_id TEXT,
+    remote_extra TEXT,
+    submitted INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL,
+    raw_status TEXT,
+    error_json TEXT,
+    model_json TEXT,
+    progress_json TEXT,
+    trained_tokens INTEGER,
+    billed_tokens INTEGER,
+    cost_usd REAL,
+    work_dir TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    submitted_at TEXT,
+    started_at TEXT,
+    finished_at TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_reuse ON jobs (backend, spec_hash, data_hash);
+CREATE INDEX IF NOT EXISTS jobs_remote ON jobs (backend, remote_id);
+CREATE TABLE IF NOT EXISTS status_history (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL REFERENCES jobs(id),
+    status TEXT NOT NULL,
+    raw_status TEXT,
+    at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS history_job ON status_history (job_id, seq);
+CREATE TABLE IF NOT EXISTS metrics (
+    job_id TEXT NOT NULL REFERENCES jobs(id),
+    step INTEGER NOT NULL,
+    row_json TEXT NOT NULL,
+    PRIMARY KEY (job_id, step)
+);
+CREATE TABLE IF NOT EXISTS events (
+    job_id TEXT NOT NULL REFERENCES jobs(id),
+    seq INTEGER NOT NULL,
+    event_json TEXT NOT NULL,
+    PRIMARY KEY (job_id, seq)
+);
+CREATE TABLE IF NOT EXISTS uploads (
+    backend TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (backend, key)
+);
+"""
+
+# Raw statuses unitune sets itself before / instead of a vendor answer.
+RAW_PENDING_SUBMIT = "unitune:pending-submit"
+RAW_SUBMIT_FAILED = "unitune:submit-failed"
+RAW_CANCELLED_LOCALLY = "unitune:cancelled-before-submit"
+
+# A job in one of these states is not re-attached to by `train`: the user gets a new job.
+NOT_REUSABLE = (JobStatus.FAILED.value, JobStatus.CANCELLED.value)
+
+_SECRET_WORDS = {"token", "secret", "secrets", "password", "passwd", "pwd", "passphrase",
+                 "credential", "credentials", "apikey", "authorization", "auth", "bearer",
+                 "cookie", "privatekey", "sas"}
+_SECRET_PAIR = re.compile(r"(^|_)(api|access|private|session|account|client|signing|master)_key($|_)")
+REDACTED = "***redacted***"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _ts(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def new_job_id(now: datetime | None = None) -> str:
+    """`ut-YYYYMMDD-xxxxxx` (UTC date + 6 random hex digits)."""
+    now = now or datetime.now(timezone.utc)
+    return f"ut-{now:%Y%m%d}-{secrets.token_hex(3)}"
+
+
+def new_idempotency_key(job_id: str) -> str:
+    """A key unique beyond this machine, valid as an OpenAI metadata value, a Bedrock
+    clientRequestToken and a Vertex label value (lowercase, digits, dashes, ≤ 63 chars)."""
+    return f"{job_id}-{secrets.token_hex(6)}"
+
+
+def is_secret_key(name: str) -> bool:
+    """Whether a key / variable name looks like it holds a secret: `api_key`, `OPENAI_API_KEY`,
+    `token`, `hf_token`, `clientSecret`, `password`, `credentials`… but not `max_tokens` or
+    `num_virtual_tokens` (whole words only)."""
+    snake = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+    words = [w for w in re.split(r"[^a-z0-9]+", snake) if w]
+    return any(w in _SECRET_WORDS for w in words) or bool(_SECRET_PAIR.search("_".join(words)))
+
+
+def redact(obj: Any) -> Any:
+    """Copy of `obj` with the value of every secret-looking key replaced (recursively)."""
+    if isinstance(obj, dict):
+        return {k: (REDACTED if isinstance(k, str) and is_secret_key(k) and v not in (None, "")
+                    else redact(v)) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [redact(v) for v in obj]
+    return obj
+
+
+def _secret_values(extra: dict[str, Any] | None = None) -> list[str]:
+    values = [v for k, v in os.environ.items() if is_secret_key(k) and len(v) >= 6]
+
+    def walk(obj: Any) -> None:
+        if isinstance(obj, dict):
+            for k, v in obj.items():
+                if isinstance(v, str) and is_secret_key(str(k)) and len(v) >= 6:
+                    values.append(v)
+                else:
+                    walk(v)
+        elif isinstance(obj, list):
+            for v in obj:
+                walk(v)
+
+    walk(extra or {})
+    return sorted(set(values), key=len, reverse=True)
+
+
+def redact_text(text: str | None, extra: dict[str, Any] | None = None) -> str | None:
+    """Replace secret values (from secret-named environment variables, and secret-named keys of
+    `extra`) that appear in `text`; a vendor echoing a key back must not put it on disk."""
+    if not text:
+        return text
+    for value in _secret_values(extra):
+        if value in text:
+            text = text.replace(value, REDACTED)
+    return text
+
+
+@dataclass
+class JobRecord:
+    """One row of `jobs`, decoded."""
+
+    id: str
+    name: str | None
+    backend: str
+    base_model: str | None
+    spec: dict[str, Any]
+    spec_hash: str
+    data_hash: str | None
+    spec_path: str | None
+    idempotency_key: str
+    remote_id: str | None
+    remote_extra: dict[str, Any]
+    submitted: bool
+    status: JobStatus
+    raw_status: str | None
+    error: JobError | None
+    model: ModelHandle | None
+    progress: Progress | None
+    trained_tokens: int | None
+    billed_tokens: int | None
+    cost_usd: float | None
+    work_dir: str | None
+    created_at: datetime
+    updated_at: datetime
+    submitted_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ref(self) -> RemoteRef | None:
+        if not self.remote_id:
+            return None
+        return RemoteRef(backend=self.backend, remote_id=self.remote_id, extra=self.remote_extra)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status.is_terminal
+
+    def to_job(self) -> Job:
+        return Job(id=self.id, name=self.name, backend=self.backend, base_model=self.base_model,
+                   remote_id=self.remote_id, status=self.status, raw_status=self.raw_status,
+                   created_at=self.created_at, started_at=self.started_at,
+                   finished_at=self.finished_at, trained_tokens=self.trained_tokens,
+                   billed_tokens=self.billed_tokens, error=self.error, model=self.model,
+                   progress=self.progress, cost_usd=self.cost_usd, spec_hash=self.spec_hash,
+                   data_hash=self.data_hash, idempotency_key=self.idempotency_key,
+                   submitted=self.submitted)
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> "JobRecord":
+        def load(name: str) -> Any:
+            value = row[name]
+            return json.loads(value) if value else None
+
+        err, model, progress = load("error_json"), load("model_json"), load("progress_json")
+        status = row["status"]
+        return cls(
+            id=row["id"], name=row["name"], backend=row["backend"], base_model=row["base_model"],
+            spec=json.loads(row["spec_json"]), spec_hash=row["spec_hash"],
+            data_hash=row["data_hash"], spec_path=row["spec_path"],
+            idempotency_key=row["idempotency_key"], remote_id=row["remote_id"],
+            remote_extra=load("remote_extra") or {}, submitted=bool(row["submitted"]),
+            status=JobStatus(status) if status in JobStatus._value2member_map_ else JobStatus.UNKNOWN,
+            raw_status=row["raw_status"],
+            error=JobError(**err) if err else None,
+            model=ModelHandle(**model) if model else None,
+            progress=Progress(**progress) if progress else None,
+            trained_tokens=row["trained_tokens"], billed_tokens=row["billed_tokens"],
+            cost_usd=row["cost_usd"], work_dir=row["work_dir"],
+            created_at=_ts(row["created_at"]), updated_at=_ts(row["updated_at"]),
+            submitted_at=_ts(row["submitted_at"]), started_at=_ts(row["started_at"]),
+            finished_at=_ts(row["finished_at"]),
+        )
+
+
+class Registry:
+    """The job store. Cheap to create; one SQLite connection per instance (thread-safe via a lock).
+
+    Also implements the `UploadCache` protocol (`get(backend, key)` / `put(backend, key, value)`)
+    so backends can skip re-uploading a file whose content hash they have seen before.
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None, *, timeout_s: float = 30.0) -> None:
+        self.path = Path(path) if path else unitune_home() / "registry.sqlite3"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(str(self.path), timeout=timeout_s, isolation_level=None,
+                                     check_same_thread=False)
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
+        self._conn.execute("PRAGMA journal_mode = WAL")
+        self._conn.execute("PRAGMA synchronous = NORMAL")
+        self._conn.execute("PRAGMA foreign_keys = ON")
+        with self._tx():
+            for stmt in _SCHEMA.split(";"):
+                if stmt.strip():
+                    self._conn.execute(stmt)
+            self._conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)",
+                               (str(SCHEMA_VERSION),))
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> "Registry":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self, immediate: bool = True) -> Iterator[sqlite3.Connection]:
+        """A short write transaction; BEGIN IMMEDIATE takes the write lock up front so a
+        read-then-write inside cannot interleave with another process."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            else:
+                self._conn.execute("COMMIT")
+
+    def _query(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, args).fetchall()
+
+    # -- claiming a job (durable before remote) --------------------------------------------------
+    def find_reusable(self, backend: str, spec_hash: str, data_hash: str | None) -> JobRecord | None:
+        """The newest job for the same spec + data + backend that neither failed nor was
+        cancelled (a crashed or running one, or one that already succeeded)."""
+        rows = self._query(
+            "SELECT * FROM jobs WHERE backend = ? AND spec_hash = ? AND data_hash IS ? "
+            f"AND status NOT IN ({','.join('?' * len(NOT_REUSABLE))}) "
+            "ORDER BY created_at DESC LIMIT 1",
+            (backend, spec_hash, data_hash, *NOT_REUSABLE))
+        return JobRecord.from_row(rows[0]) if rows else None
+
+    def claim(self, *, backend: str, spec: dict[str, Any], spec_hash: str, data_hash: str | None,
+              name: str | None = None, base_model: str | None = None,
+              spec_path: str | None = None, new: bool = False,
+              work_root: Path | None = None) -> tuple[JobRecord, bool]:
+        """Return `(record, created)`: the reusable job for this spec + data + backend, or a new
+        row with a fresh idempotency key, committed before this returns. Runs under
+        BEGIN IMMEDIATE, so concurrent claims of the same spec end with one job."""
+        spec_json = json.dumps(redact(spec), sort_keys=True)
+        for _attempt in range(5):
+            with self._tx() as conn:
+                if not new:
+                    existing = self.find_reusable(backend, spec_hash, data_hash)
+                    if existing is not None:
+                        return existing, False
+                job_id = new_job_id()
+                if conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone():
+                    continue  # random id collided (1 in 16M per day): draw again
+                now = _now()
+                work_dir = str((work_root or unitune_home() / "jobs") / job_id)
+                conn.execute(
+                    "INSERT INTO jobs (id, name, backend, base_model, spec_json, spec_hash, "
+                    "data_hash, spec_path, idempotency_key, submitted, status, raw_status, "
+                    "work_dir, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,0,?,?,?,?,?)",
+                    (job_id, name, backend, base_model, spec_json, spec_hash, data_hash,
+                     spec_path, new_idempotency_key(job_id), JobStatus.QUEUED.value,
+                     RAW_PENDING_SUBMIT, work_dir, now, now))
+                conn.execute("INSERT INTO status_history (job_id, status, raw_status, at) "
+                             "VALUES (?,?,?,?)", (job_id, JobStatus.QUEUED.value,
+                                                  RAW_PENDING_SUBMIT, now))
+            return self.get_job(job_id), True
+        raise UnituneError("could not allocate a job id", hint="try again")  # pragma: no cover
+
+    # -- lookups -----------------------------------------------------------------------------------
+    def get_job(self, job_id: str) -> JobRecord:
+        """By full id, unique id prefix, or the vendor's remote id."""
+        rows = self._query("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        if not rows:
+            like = job_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            rows = self._query("SELECT * FROM jobs WHERE id LIKE ? ESCAPE '\\' "
+                               "ORDER BY created_at DESC LIMIT 6", (like,))
+            if not rows:
+                rows = self._query("SELECT * FROM jobs WHERE remote_id = ?", (job_id,))
+        if not rows:
+            raise JobNotFound(f"no job {job_id!r} in the registry ({self.path})",
+                              hint="`unitune list` shows the jobs unitune knows")
+        if len(rows) > 1:
+            ids = ", ".join(r["id"] for r in rows[:5])
+            raise JobNotFound(f"job id {job_id!r} is ambiguous: {ids}",
+                              hint="give more characters of the id")
+        return JobRecord.from_row(rows[0])
+
+    def list_jobs(self, backend: str | None = None, status: str | JobStatus | None = None,
+                  limit: int | None = None) -> list[JobRecord]:
+        sql, args = "SELECT * FROM jobs WHERE 1=1", []
+        if backend:
+            sql += " AND backend = ?"
+            args.append(backend)
+        if status:
+            sql += " AND status = ?"
+            args.append(JobStatus(status).value)
+        sql += " ORDER BY created_at DESC"
+        if limit:
+            sql += " LIMIT ?"
+            args.append(int(limit))
+        return [JobRecord.from_row(r) for r in self._query(sql, tuple(args))]
+
+    def history(self, job_id: str) -> list[dict[str, Any]]:
+        rows = self._query("SELECT status, raw_status, at FROM status_history WHERE job_id = ? "
+                           "ORDER BY seq", (job_id,))
+        return [{"status": r["status"], "raw_status": r["raw_status"], "at": r["at"]} for r in rows]
+
+    # -- updates -----------------------------------------------------------------------------------
+    def _set_status(self, conn: sqlite3.Connection, job_id: str, status: JobStatus,
+                    raw: str | None, now: str) -> None:
+        cur = conn.execute("SELECT status, raw_status FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if cur is None:
+            raise JobNotFound(f"no job {job_id!r} in the registry")
+        if (cur["status"], cur["raw_status"]) != (status.value, raw):
+            conn.execute("INSERT INTO status_history (job_id, status, raw_status, at) "
+                         "VALUES (?,?,?,?)", (job_id, status.value, raw, now))
+        conn.execute("UPDATE jobs SET status = ?, raw_status = ?, updated_at = ? WHERE id = ?",
+                     (status.value, raw, now, job_id))
+
+    def mark_submitted(self, job_id: str, ref: RemoteRef) -> JobRecord:
+        """The vendor accepted (or `find` located) the job: remember its id."""
+        now = _now()
+        with self._tx() as conn:
+            conn.execute("UPDATE jobs SET remote_id = ?, remote_extra = ?, submitted = 1, "
+                         "submitted_at = COALESCE(submitted_at, ?), updated_at = ? WHERE id = ?",
+                         (ref.remote_id, json.dumps(redact(ref.extra)), now, now, job_id))
+            row = conn.execute("SELECT raw_status FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row and row["raw_status"] == RAW_PENDING_SUBMIT:
+                self._set_status(conn, job_id, JobStatus.QUEUED, "unitune:submitted", now)
+        return self.get_job(job_id)
+
+    def record_snapshot(self, job_id: str, snap: Snapshot) -> JobRecord:
+        """Store what the vendor said about the job (status change → history row)."""
+        now = _now()
+        error = snap.error.model_copy(update={"message": redact_text(snap.error.message)}) \
+            if snap.error else None
+        with self._tx() as conn:
+            self._set_status(conn, job_id, snap.status, snap.raw_status, now)
+            conn.execute(
+                "UPDATE jobs SET error_json = ?, model_json = COALESCE(?, model_json), "
+                "progress_json = COALESCE(?, progress_json), "
+                "trained_tokens = COALESCE(?, trained_tokens), "
+                "billed_tokens = COALESCE(?, billed_tokens), "
+                "started_at = COALESCE(?, started_at), finished_at = COALESCE(?, finished_at) "
+                "WHERE id = ?",
+                (error.model_dump_json() if error else None,
+                 snap.model.model_dump_json() if snap.model else None,
+                 snap.progress.model_dump_json() if snap.progress else None,
+                 snap.trained_tokens, snap.billed_tokens, _iso(snap.started_at),
+                 _iso(snap.finished_at), job_id))
+        return self.get_job(job_id)
+
+    def mark_failed(self, job_id: str, message: str, *, code: str | None = None,
+                    status: JobStatus = JobStatus.FAILED, raw: str = RAW_SUBMIT_FAILED) -> JobRecord:
+        """A failure unitune saw itself (e.g. the vendor refused the submission)."""
+        now = _now()
+        err = JobError(message=redact_text(message) or "", code=code)
+        with self._tx() as conn:
+            self._set_status(conn, job_id, status, raw, now)
+            conn.execute("UPDATE jobs SET error_json = ?, finished_at = COALESCE(finished_at, ?) "
+                         "WHERE id = ?", (err.model_dump_json(), now, job_id))
+        return self.get_job(job_id)
+
+    def set_model(self, job_id: str, model: ModelHandle | None) -> JobRecord:
+        with self._tx() as conn:
+            conn.execute("UPDATE jobs SET model_json = ?, updated_at = ? WHERE id = ?",
+                         (model.model_dump_json() if model else None, _now(), job_id))
+        return self.get_job(job_id)
+
+    def set_cost(self, job_id: str, cost_usd: float | None) -> None:
+        with self._tx() as conn:
+            conn.execute("UPDATE jobs SET cost_usd = ? WHERE id = ?", (cost_usd, job_id))
+
+    # -- caches ------------------------------------------------------------------------------------
+    def set_metrics(self, job_id: str, rows: list[Metrics]) -> None:
+        with self._tx() as conn:
+            conn.executemany("INSERT OR REPLACE INTO metrics (job_id, step, row_json) VALUES (?,?,?)",
+                             [(job_id, r.step, r.model_dump_json()) for r in rows])
+
+    def metrics(self, job_id: str) -> list[Metrics]:
+        rows = self._query("SELECT row_json FROM metrics WHERE job_id = ? ORDER BY step", (job_id,))
+        return [Metrics.model_validate_json(r["row_json"]) for r in rows]
+
+    def set_events(self, job_id: str, events: list[Event]) -> None:
+        """Replace the cached events of a job (vendors return the whole log)."""
+        with self._tx() as conn:
+            conn.execute("DELETE FROM events WHERE job_id = ?", (job_id,))
+            conn.executemany(
+                "INSERT INTO events (job_id, seq, event_json) VALUES (?,?,?)",
+                [(job_id, i, e.model_copy(update={"message": redact_text(e.message),
+                                                  "data": redact(e.data)}).model_dump_json())
+                 for i, e in enumerate(events)])
+
+    def events(self, job_id: str) -> list[Event]:
+        rows = self._query("SELECT event_json FROM events WHERE job_id = ? ORDER BY seq", (job_id,))
+        return [Event.model_validate_json(r["event_json"]) for r in rows]
+
+    # -- UploadCache protocol ----------------------------------------------------------------------
+    def get(self, backend: str, key: str) -> str | None:
+        rows = self._query("SELECT value FROM uploads WHERE backend = ? AND key = ?", (backend, key))
+        return rows[0]["value"] if rows else None
+
+    def put(self, backend: str, key: str, value: str) -> None:
+        with self._tx() as conn:
+            conn.execute("INSERT OR REPLACE INTO uploads (backend, key, value, created_at) "
+                         "VALUES (?,?,?,?)", (backend, key, value, _now()))
+
+    def forget_upload(self, backend: str, key: str) -> None:
+        """Drop a cache entry (e.g. the vendor deleted the file)."""
+        with self._tx() as conn:
+            conn.execute("DELETE FROM uploads WHERE backend = ? AND key = ?", (backend, key))
