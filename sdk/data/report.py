@@ -37,11 +37,28 @@ class Report:
     format: str | None = None
     targets: list[str] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
+    # Keep at most this many problems (None: all); the rest are only counted in `omitted`, so a
+    # file broken on every line cannot fill memory, and the summary still counts everything.
+    max_problems: int | None = None
+    omitted: dict[tuple[str, str], int] = field(default_factory=dict)  # (code, severity) -> n
 
     def add(self, problem: Problem) -> None:
         if problem.file is None:
             problem.file = self.file
+        if self.max_problems is not None and len(self.problems) >= self.max_problems:
+            key = (problem.code, problem.severity)
+            self.omitted[key] = self.omitted.get(key, 0) + 1
+            return
         self.problems.append(problem)
+
+    def enforce_limit(self) -> None:
+        """Move problems beyond `max_problems` (appended directly to `problems`) into `omitted`."""
+        if self.max_problems is None or len(self.problems) <= self.max_problems:
+            return
+        for p in self.problems[self.max_problems:]:
+            key = (p.code, p.severity)
+            self.omitted[key] = self.omitted.get(key, 0) + 1
+        del self.problems[self.max_problems:]
 
     def error(self, code: str, message: str, **kw) -> None:
         self.add(Problem(code=code, message=message, severity="error", **kw))
@@ -59,14 +76,24 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return not self.errors
+        return not self.errors and not any(s == "error" for _, s in self.omitted)
 
     def by_code(self) -> dict[str, int]:
-        return dict(Counter(p.code for p in self.problems).most_common())
+        counts = Counter(p.code for p in self.problems)
+        for (code, _), n in self.omitted.items():
+            counts[code] += n
+        return dict(counts.most_common())
 
     def summary(self) -> dict[str, Any]:
-        return {"examples": self.examples, "errors": len(self.errors),
-                "warnings": len(self.warnings), "by_code": self.by_code()}
+        out = {"examples": self.examples,
+               "errors": len(self.errors) + sum(n for (_, s), n in self.omitted.items()
+                                                if s == "error"),
+               "warnings": len(self.warnings) + sum(n for (_, s), n in self.omitted.items()
+                                                    if s == "warning"),
+               "by_code": self.by_code()}
+        if self.omitted:
+            out["omitted"] = sum(self.omitted.values())
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"file": self.file, "format": self.format, "targets": self.targets,
