@@ -86,6 +86,14 @@ class HyperparameterRange(_M):
     note: str | None = None
 
 
+class Duration(Sourced):
+    """Rough wall-clock model of a cloud tuning job: fixed overhead (validation, queue,
+    provisioning) plus minutes per million billable tokens, each as a (low, high) range."""
+
+    overhead_minutes: tuple[float, float]
+    minutes_per_1m_tokens: tuple[float, float]
+
+
 class Lifecycle(Sourced):
     new_jobs_until: date | None = None  # last day new tuning jobs are accepted
     retires: date | None = None  # base model and its fine-tunes stop serving
@@ -118,6 +126,7 @@ class ModelInfo(_M):
     adapter_sizes: list[int] = Field(default_factory=list)  # Vertex: allowed adapter_size values
     bills_validation: bool = False  # validation tokens are billed too
     deprecated: bool = False  # legacy model: still listed, not recommended for new work
+    duration: Duration | None = None  # cloud: rough job time model (local: computed from FLOPs)
 
 
 class GpuPrice(Sourced):
