@@ -1,0 +1,161 @@
+"""Streaming dataset loading: read a JSONL file (plain or .gz), detect its format, normalize every
+line into `Example` / `PreferenceExample`, and record every problem in a `Report`.
+
+`load_examples` never holds the file in memory. With a `report` it collects problems and keeps
+going (yielding only structurally sound examples); without one it raises `DataError` at the
+first error, naming file, line and field.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import DataError
+from .example import Example, PreferenceExample
+from .formats import FORMATS, NORMALIZERS, Ctx, _type_name, canonical_format, compatible, \
+    detect_format
+from .reader import iter_raw_lines, parse_line
+from .report import Problem, Report
+
+# Lines read while the format is still unknown (none of them detectable yet) are held here;
+# past this many the file is declared of unknown format.
+_MAX_UNDETECTED = 1000
+
+_FORMAT_HINT = ("recognised formats: " + ", ".join(FORMATS) +
+                "; pass the format explicitly (e.g. `--format messages`) or fix the keys")
+
+
+def resolve_format(fmt: str) -> str:
+    """`auto` or a canonical format name, from what the user typed; DataError when unknown."""
+    if fmt in (None, "", "auto"):
+        return "auto"
+    name = canonical_format(fmt)
+    if name is None:
+        raise DataError(f"unknown data format {fmt!r}", hint=_FORMAT_HINT)
+    return name
+
+
+def _check_readable(path: str | os.PathLike) -> None:
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"{p}: no such file", hint="check the path (relative paths are resolved "
+                                                   "from the current directory)")
+    if p.is_dir():
+        raise DataError(f"{p} is a directory, not a JSONL file", hint="name one .jsonl file")
+
+
+def load_examples(path: str | os.PathLike, fmt: str = "auto", report: Report | None = None
+                  ) -> Iterator[Example | PreferenceExample]:
+    """Yield the examples of a JSONL file, one line at a time.
+
+    - `fmt="auto"` detects the format from the first line that looks like one; a later line in a
+      different (incompatible) format is a `mixed_formats` error naming that line.
+    - Every problem goes to `report` (its `format` is set to the detected format and `examples`
+      counts the non-blank lines read); lines with an error are skipped.
+    - Without a report, the first error raises `DataError` (warnings are dropped).
+    """
+    _check_readable(path)
+    fmt = resolve_format(fmt)
+    strict = report is None
+    rep = report if report is not None else Report(file=str(path))
+    if rep.file is None:
+        rep.file = str(path)
+    return _iterate(path, fmt, rep, strict)
+
+
+def _raise(problem: Problem) -> None:
+    where = f"{problem.file}:{problem.line}" if problem.line else str(problem.file)
+    if problem.path:
+        where += f" ({problem.path})"
+    raise DataError(f"{where}: {problem.message}", hint=problem.hint)
+
+
+def _iterate(path, fmt: str, rep: Report, strict: bool) -> Iterator[Example | PreferenceExample]:
+    file = rep.file
+    problems = rep.problems
+    file_fmt: str | None = None if fmt == "auto" else fmt
+    first_line = 0
+    if file_fmt:
+        rep.format = file_fmt
+    pending: list[tuple[int, object]] = []  # lines seen before the format is known
+    normalizers = NORMALIZERS
+
+    def run(obj, line: int, use: str):
+        start = len(problems)
+        ctx = Ctx(line, problems, file)
+        ex = normalizers[use](obj, ctx)
+        if strict and ctx.failed:
+            _raise(next(p for p in problems[start:] if p.severity == "error"))
+        if strict and len(problems) > start:
+            del problems[start:]  # warnings are not kept without a report
+        return None if ctx.failed else ex
+
+    try:
+        for raw in iter_raw_lines(path):
+            rep.examples += 1
+            number = raw.number
+            obj, problem = parse_line(raw, file)
+            if problem is not None:
+                rep.add(problem)
+                if strict:
+                    _raise(problem)
+                continue
+            if type(obj) is not dict:
+                p = Problem(code="not_an_object", severity="error", line=number, file=file,
+                            message=f"line is {_type_name(obj)}, not a JSON object",
+                            hint="each line must be one JSON object ({...})")
+                rep.add(p)
+                if strict:
+                    _raise(p)
+                continue
+            if file_fmt is None:  # auto-detect from the first recognisable line
+                detected = detect_format(obj)
+                if detected is None:
+                    if len(pending) >= _MAX_UNDETECTED:
+                        break
+                    pending.append((number, obj))
+                    continue
+                file_fmt, first_line = detected, number
+                rep.format = file_fmt
+                for pnum, pobj in pending:  # earlier unrecognisable lines: report their gaps
+                    ex = run(pobj, pnum, file_fmt)
+                    if ex is not None:
+                        yield ex
+                pending = []
+                use = detected
+            elif fmt == "auto":
+                detected = detect_format(obj)
+                if detected is None or detected == file_fmt:
+                    use = file_fmt
+                elif compatible(detected, file_fmt):
+                    use = detected
+                else:
+                    p = Problem(
+                        code="mixed_formats", severity="error", line=number, file=file,
+                        message=f"line {number} is in {detected!r} format but the file is "
+                                f"{file_fmt!r} (detected from line {first_line})",
+                        hint="one file must use one format; convert the odd lines with "
+                             "`unitune convert` or split the file")
+                    rep.add(p)
+                    if strict:
+                        _raise(p)
+                    continue
+            else:
+                use = file_fmt
+            ex = run(obj, number, use)
+            if ex is not None:
+                yield ex
+    except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise DataError(f"{file}: cannot read ({exc})",
+                        hint="check the file is a complete JSONL or .jsonl.gz file") from exc
+    if file_fmt is None and pending:
+        first = pending[0][0]
+        p = Problem(code="unknown_format", severity="error", line=first, file=file,
+                    message=f"cannot tell the data format: no line has the keys of a known "
+                            f"format (first such line: {first})", hint=_FORMAT_HINT)
+        rep.add(p)
+        if strict:
+            _raise(p)
