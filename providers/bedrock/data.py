@@ -1,0 +1,160 @@
+"""Dataset preparation for Bedrock: validate the source, convert it to the family's format,
+check the converted file against the family's rules, hash it, and upload it to S3 once.
+
+The S3 key is the SHA-256 of the converted bytes (`<prefix>/data/<sha256>.jsonl`), so the same
+data is uploaded once and reused by every job; `head_object` decides whether to skip.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from unitune.data.report import Problem
+
+from .rules import check_file
+
+
+@dataclass
+class PreparedFile:
+    which: str  # "train" | "validation"
+    source: str  # the user's file
+    path: Path  # the converted file that would be uploaded
+    format: str
+    records: int
+    bytes: int
+    sha256: str
+
+
+@dataclass
+class Prepared:
+    train: PreparedFile | None = None
+    validation: PreparedFile | None = None
+    problems: list[Problem] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not any(p.severity == "error" for p in self.problems)
+
+    def files(self) -> list[PreparedFile]:
+        return [f for f in (self.train, self.validation) if f is not None]
+
+
+def _validate_source(src: Path, info, out: Prepared, which: str) -> None:
+    """Generic + target checks of the user's file (unitune.data.validate)."""
+    from unitune.data.validate import validate_file
+
+    report = validate_file(str(src), targets=[f"bedrock:{info.model}"])
+    for p in report.problems:
+        # record-count rules apply to the converted (and, for fractions, split) files: ours
+        if p.code in ("too_few_examples", "too_many_examples") or "count" in (p.code or ""):
+            continue
+        p.file = p.file or str(src)
+        out.problems.append(p)
+    if which == "train" and report.stats:
+        out.stats.update(report.stats)
+
+
+def _convert(src: Path, fmt: str, dst: Path, out: Prepared) -> None:
+    from unitune.data.convert import convert_file
+
+    result = convert_file(str(src), fmt, str(dst))
+    for w in getattr(result, "warnings", None) or []:
+        if isinstance(w, Problem):
+            w.file = w.file or str(src)
+            out.problems.append(w)
+        else:
+            out.problems.append(Problem("convert_warning", str(w), severity="warning",
+                                        file=str(src)))
+
+
+def _split(converted: Path, fraction: float, seed: int, train_dst: Path, valid_dst: Path) -> None:
+    """Deterministic record-level split of the converted file (seeded)."""
+    lines = [x for x in converted.read_text(encoding="utf-8").splitlines() if x.strip()]
+    order = list(range(len(lines)))
+    random.Random(seed).shuffle(order)
+    n_valid = max(1, int(round(len(lines) * fraction))) if len(lines) > 1 else 0
+    valid_idx = set(order[:n_valid])
+    train_dst.write_text("".join(lines[i] + "\n" for i in range(len(lines)) if i not in valid_idx),
+                         encoding="utf-8")
+    valid_dst.write_text("".join(lines[i] + "\n" for i in range(len(lines)) if i in valid_idx),
+                         encoding="utf-8")
+
+
+def _finish(which: str, src: Path, path: Path, info, out: Prepared) -> PreparedFile:
+    from unitune.data.hashing import file_sha256
+
+    problems, records = check_file(path, info, which)
+    out.problems.extend(problems)
+    return PreparedFile(which, str(src), path, info.rules.format, records, path.stat().st_size,
+                        file_sha256(path))
+
+
+def prepare(spec, info, work_dir: Path, *, validate: bool = True) -> Prepared:
+    """Validate, convert and check the spec's data for model `info`; uploads nothing."""
+    out = Prepared()
+    work_dir.mkdir(parents=True, exist_ok=True)
+    fmt = info.rules.format
+    train_src = spec.data_path("train")
+    if train_src is None or not train_src.is_file():
+        out.problems.append(Problem("file_missing", f"training file not found: {train_src}",
+                                    path="data.train", hint="check data.train in the spec "
+                                    "(relative paths are relative to the spec file)"))
+        return out
+    valid_value = spec.data.validation
+    valid_src = spec.data_path("validation")
+    if valid_src is not None and not valid_src.is_file():
+        out.problems.append(Problem("file_missing", f"validation file not found: {valid_src}",
+                                    path="data.validation", hint="fix the path or use a fraction "
+                                    "such as 0.1"))
+        valid_src = None
+
+    if validate:
+        _validate_source(train_src, info, out, "train")
+        if valid_src is not None:
+            _validate_source(valid_src, info, out, "validation")
+
+    converted = work_dir / f"train.{fmt}.jsonl"
+    _convert(train_src, fmt, converted, out)
+    if isinstance(valid_value, float):
+        seed = spec.hyperparameters.seed if spec.hyperparameters.seed is not None else 0
+        train_part = work_dir / f"train-split.{fmt}.jsonl"
+        valid_part = work_dir / f"validation-split.{fmt}.jsonl"
+        _split(converted, valid_value, seed, train_part, valid_part)
+        out.train = _finish("train", train_src, train_part, info, out)
+        out.validation = _finish("validation", train_src, valid_part, info, out)
+    else:
+        out.train = _finish("train", train_src, converted, info, out)
+        if valid_src is not None:
+            vconv = work_dir / f"validation.{fmt}.jsonl"
+            _convert(valid_src, fmt, vconv, out)
+            out.validation = _finish("validation", valid_src, vconv, info, out)
+    return out
+
+
+def s3_key(prefix: str, sha256: str) -> str:
+    prefix = prefix.strip("/")
+    return f"{prefix}/data/{sha256}.jsonl" if prefix else f"data/{sha256}.jsonl"
+
+
+def upload(s3, bucket: str, key: str, path: Path, kms_key_id: str | None) -> bool:
+    """Upload `path` to s3://bucket/key unless an object is already there; True when uploaded."""
+    from botocore.exceptions import ClientError
+
+    from .aws import aws_call, map_error
+
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+        return False
+    except ClientError as exc:
+        code = str((exc.response.get("Error") or {}).get("Code"))
+        if code not in ("404", "NoSuchKey", "NotFound"):
+            raise map_error(exc, f"head_object s3://{bucket}/{key}") from exc
+    extra: dict[str, str] = {"ContentType": "application/jsonl"}
+    if kms_key_id:
+        extra.update(ServerSideEncryption="aws:kms", SSEKMSKeyId=kms_key_id)
+    with aws_call(f"upload s3://{bucket}/{key}"):
+        s3.upload_file(str(path), bucket, key, ExtraArgs=extra)
+    return True
