@@ -13,7 +13,9 @@
         ├── RateLimited               429 / throttling: retryable, may carry retry_after
         ├── NotFound                  the remote object does not exist (404)
         ├── InvalidRequest            the vendor rejected the request (400/422)
-        └── BackendUnavailable        5xx, timeouts, connection errors: retryable
+        ├── BackendUnavailable        5xx, timeouts, connection errors: retryable
+        └── MetricsUnavailable        the vendor keeps the curves elsewhere (e.g. Vertex AI
+                                      Experiments): says where instead of an empty table
 
 Every error carries `hint` (what the user can do next). `BackendError.retryable` tells the
 polling and retry loops what they may try again. Messages never contain secrets.
@@ -114,6 +116,11 @@ class BackendUnavailable(BackendError):
     """Server error, timeout or connection failure; retryable."""
 
     retryable = True
+
+
+class MetricsUnavailable(BackendError):
+    """The job's training curves cannot be read through this API (the message says where they
+    live, e.g. Vertex AI Experiments); not retryable, and not an empty table."""
 
 
 _BY_STATUS: dict[int, type[BackendError]] = {
