@@ -326,6 +326,10 @@ class Framing:
     per_tool_call: int
     source: str
 
+    def overhead(self, messages: int, names: int = 0, calls: int = 0) -> int:
+        return self.priming + self.per_message * messages + self.per_name * names + \
+            self.per_tool_call * calls
+
 
 FRAMING: dict[str, Framing] = {
     # OpenAI cookbook `num_tokens_from_messages` (gpt-3.5/4/4o/4.1): <|start|>role\n … <|end|>
@@ -345,49 +349,61 @@ def framing_for(model_info: Any) -> Framing:
     return FRAMING.get(getattr(model_info, "backend", None) or "", DEFAULT_FRAMING)
 
 
-def example_texts(example: Any, framing: Framing) -> tuple[list[str], int]:
-    """The texts a vendor tokenizes for `example` and the framing tokens around them.
+def tool_text(tools: Any) -> str:
+    """Tool definitions as the JSON text counted for them (vendors render them into the prompt
+    in their own way; compact JSON is a close, slightly high estimate)."""
+    import orjson
 
-    Tool definitions are counted as their JSON text (vendors render them into the prompt in their
-    own way; JSON is a close, slightly high estimate).
-    """
+    try:
+        return orjson.dumps(tools).decode()
+    except TypeError:
+        return repr(tools)
+
+
+def example_parts(example: Any) -> tuple[list[str], list[bool], int, int, int]:
+    """The texts a vendor tokenizes for `example`, in a fixed order (per message: content, name,
+    each tool call's name and arguments; then the tool definitions), whether each comes from an
+    assistant message, and the numbers of messages, names and tool calls (for the framing)."""
+    from .data.example import text_of
+
     texts: list[str] = []
-    overhead = framing.priming
+    flags: list[bool] = []
+    n_messages = n_names = n_calls = 0
     if hasattr(example, "messages"):
         groups = (example.messages,)
     else:
         groups = (example.prompt, example.chosen, example.rejected)
     for messages in groups:
+        n_messages += len(messages)
         for m in messages:
-            overhead += framing.per_message
+            a = m.role == "assistant"
             c = m.content
-            if c:
-                if isinstance(c, str):
-                    texts.append(c)
-                else:
-                    from .data.example import text_of
-
-                    t = text_of(c)
-                    if t:
-                        texts.append(t)
+            if c is not None:
+                t = c if isinstance(c, str) else text_of(c)
+                if t:
+                    texts.append(t)
+                    flags.append(a)
             if m.name:
-                overhead += framing.per_name
+                n_names += 1
                 texts.append(m.name)
-            if m.tool_calls:
-                for call in m.tool_calls:
-                    overhead += framing.per_tool_call
-                    texts.append(call.name or "")
-                    args = call.arguments
-                    texts.append(args if isinstance(args, str) else str(args))
+                flags.append(a)
+            for call in m.tool_calls or ():
+                n_calls += 1
+                texts.append(call.name or "")
+                args = call.arguments
+                texts.append(args if isinstance(args, str) else str(args))
+                flags += (a, a)
     tools = getattr(example, "tools", None)
     if tools:
-        import orjson
+        texts.append(tool_text(tools))
+        flags.append(False)
+    return texts, flags, n_messages, n_names, n_calls
 
-        try:
-            texts.append(orjson.dumps(tools).decode())
-        except TypeError:
-            texts.append(repr(tools))
-    return texts, overhead
+
+def example_texts(example: Any, framing: Framing) -> tuple[list[str], int]:
+    """The texts of `example` and the framing tokens the vendor adds around them."""
+    texts, _, n_messages, n_names, n_calls = example_parts(example)
+    return texts, framing.overhead(n_messages, n_names, n_calls)
 
 
 def count_example(example: Any, model_info: Any) -> int:

@@ -1,0 +1,105 @@
+"""Dataset statistics: examples, turns, roles, duplicates, and per target the token distribution
+(total/mean/p50/p90/p99/max per example, assistant-token share, examples over the limit, a length
+histogram). Built by the validator from what it already counted; rendered by `unitune stats`.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+def percentile(sorted_values: Any, q: float) -> int:
+    """Nearest-rank percentile of an ascending sequence (0 for an empty one)."""
+    n = len(sorted_values)
+    if not n:
+        return 0
+    k = max(1, math.ceil(q / 100 * n))
+    return int(sorted_values[k - 1])
+
+
+def histogram(sorted_values: Any, bins: int = 12) -> dict[str, list[int]]:
+    """Power-of-two bins from the smallest to the largest length: `edges` (lower bounds) and
+    `counts`; the last bin is open-ended. Long tails stay readable."""
+    if not len(sorted_values):
+        return {"edges": [], "counts": []}
+    lo, hi = max(1, int(sorted_values[0])), max(1, int(sorted_values[-1]))
+    first = 2 ** int(math.log2(lo))
+    last = 2 ** int(math.log2(hi))
+    edges = []
+    e = first
+    while e <= last:
+        edges.append(e)
+        e *= 2
+    if len(edges) > bins:  # merge the low end into the first bin
+        edges = [edges[0]] + edges[len(edges) - bins + 1:]
+    counts = [0] * len(edges)
+    import bisect
+
+    j = 0
+    for i, edge in enumerate(edges):
+        nxt = edges[i + 1] if i + 1 < len(edges) else None
+        k = len(sorted_values) if nxt is None else bisect.bisect_left(sorted_values, nxt, lo=j)
+        counts[i] = k - j
+        j = k
+    edges[0] = 0
+    return {"edges": edges, "counts": counts}
+
+
+def token_stats(tokens: Any, assistant_tokens: int, info: Any, counter: Any,
+                over_limit: int) -> dict[str, Any]:
+    values = sorted(tokens)
+    total = sum(values)
+    n = len(values)
+    return {
+        "method": counter.method,
+        "exact": counter.exact,
+        "total": total,
+        "mean": round(total / n, 1) if n else 0,
+        "p50": percentile(values, 50),
+        "p90": percentile(values, 90),
+        "p99": percentile(values, 99),
+        "max": int(values[-1]) if n else 0,
+        "assistant_share": round(assistant_tokens / total, 4) if total else 0.0,
+        "limit": info.limits.tokens_per_example,
+        "truncates": info.limits.truncates,
+        "over_limit": over_limit,
+        "histogram": histogram(values),
+    }
+
+
+def build_stats(v: Any) -> dict[str, Any]:
+    """Statistics from a finished `validate.Validator`."""
+    out: dict[str, Any] = {
+        "examples": v.n,
+        "lines": v.report.examples,
+        "preference_examples": v.preference,
+        "assistant_turns": v.turns,
+        "messages": sum(v.role_counts.values()),
+        "roles": dict(sorted(v.role_counts.items(), key=lambda kv: -kv[1])),
+        "duplicates": {"exact": v.duplicates, "normalized": v.near_duplicates},
+        "tokens": {},
+    }
+    for t in v.targets:
+        g = t.group
+        out["tokens"][t.spec] = token_stats(g.tokens, g.assistant_tokens, t.info, g.counter,
+                                            t.over_limit)
+    return out
+
+
+def render_histogram(hist: dict[str, list[int]], width: int = 40) -> list[str]:
+    """Terminal bars, one line per bin: `   256-511 ████████ 1,234`."""
+    edges, counts = hist.get("edges", []), hist.get("counts", [])
+    if not counts:
+        return []
+    peak = max(counts) or 1
+    labels = []
+    for i, e in enumerate(edges):
+        labels.append(f"{e:,}-{edges[i + 1] - 1:,}" if i + 1 < len(edges) else f"{e:,}+")
+    w = max(map(len, labels))
+    lines = []
+    for label, c in zip(labels, counts):
+        bar = "█" * (round(c / peak * width) if c else 0)
+        if c and not bar:
+            bar = "▏"
+        lines.append(f"  {label:>{w}} {bar} {c:,}")
+    return lines

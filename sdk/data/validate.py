@@ -1,0 +1,566 @@
+"""Validate a dataset file: every problem, not the first, plus token statistics per target.
+
+`validate_file(path, targets=["openai:gpt-4.1-mini-2025-04-14", ...])` streams the file through
+`dataset.load_examples` (which reports structural problems: bad JSON, missing or mistyped fields,
+mixed formats) and runs on every example:
+
+- generic checks: unknown roles, no assistant turn, `weight` not 0/1 or on a non-assistant
+  message, tool messages without a matching earlier `tool_call_id`, control characters, exact and
+  normalized (whitespace/case) duplicates, empty file;
+- per-target checks driven by the catalog (`ModelInfo.limits` / `.rules`): example counts,
+  tokens per example against the limit (truncated or rejected, as the vendor does), strict
+  user/assistant alternation, reserved strings, plain-string content, and features the target
+  cannot take (tools, images, weights, DPO, multi-turn).
+
+Performance: token counting runs in worker threads over bounded chunks while the main thread
+parses and checks (tiktoken releases the GIL). For tiktoken encodings a chunk's texts are joined
+with `<|endoftext|>` and encoded in ONE call into a token buffer; the separator's positions give
+every text's exact count (a special token splits the text exactly as separate `encode_ordinary`
+calls would), which avoids a million GIL round trips and a Python int per token. Duplicate keys
+are 16-byte digests; no text is kept once its chunk is counted, so memory stays flat.
+"""
+from __future__ import annotations
+
+import os
+import re
+from array import array
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from ..errors import SpecError
+from .example import ROLES, Example, PreferenceExample, has_non_text, text_of
+from .report import Problem, Report
+
+# C0 controls except tab/newline/carriage return, DEL, and C1 controls.
+_CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_ROLESET = frozenset(ROLES)
+_SEP = "<|endoftext|>"
+
+HINTS = {
+    "empty_file": "the file has no examples; check you passed the right file",
+    "unknown_role": "roles must be system, user, assistant or tool",
+    "no_assistant": "every training example needs at least one assistant reply to learn from",
+    "bad_weight": "`weight` is 0 (don't train on this reply) or 1, and only on assistant messages",
+    "orphan_tool_message": "a tool message must answer an earlier assistant tool call: give it "
+                           "that call's `id` as `tool_call_id`",
+    "control_characters": "strip control characters (often left by copy-paste or bad decoding)",
+    "duplicate_example": "remove duplicates with `unitune dedupe FILE`",
+    "near_duplicate": "the same text up to whitespace/case; `unitune dedupe FILE --normalized`",
+    "too_few_examples": "add examples (vendors recommend 50-100 or more for visible effect)",
+    "too_many_examples": "split the data or sample it down (`unitune split`)",
+    "too_many_tokens": "shorten the example or split the conversation",
+    "role_order": "this target needs user/assistant turns strictly alternating, starting with "
+                  "user and ending with assistant (one optional system prompt first)",
+    "reserved_string": "reword the text: the vendor rejects records containing this marker",
+    "plain_string_content": "use plain string content (no content parts) for this target",
+    "dropped_field": "the field has no equivalent in this target's format and is dropped on "
+                     "conversion",
+    "unsupported_feature": "remove the feature or choose a target that supports it "
+                           "(`unitune models`)",
+    "unsupported_system": "the system prompt is folded into the first prompt on conversion",
+    "multi_turn": "this target takes one prompt and one completion; split the conversation",
+    "unknown_target": "run `unitune models` for the catalog",
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Targets
+
+
+@dataclass
+class Target:
+    spec: str  # "backend:model" as the user wrote it
+    info: Any  # catalog ModelInfo
+    group: "TokenGroup | None" = None
+    over_limit: int = 0
+    reserved_re: re.Pattern | None = None
+
+
+def parse_target(spec: str):
+    """`backend:model` → catalog ModelInfo; SpecError listing known models when unknown."""
+    from ..catalog import find_model, models
+
+    backend, sep, model = spec.partition(":")
+    if not sep or not backend or not model:
+        raise SpecError(f"target {spec!r} is not BACKEND:MODEL",
+                        hint="e.g. --target openai:gpt-4.1-mini-2025-04-14")
+    info = find_model(backend, model)
+    if info is None:
+        known = [m.model for m in models(backend)]
+        if not known:
+            backends = sorted({m.backend for m in models()})
+            raise SpecError(f"unknown backend {backend!r} in target {spec!r}",
+                            hint=f"known backends: {', '.join(backends) or 'none'}")
+        raise SpecError(f"unknown {backend} model {model!r}",
+                        hint=f"known {backend} models: {', '.join(known)} (`unitune models "
+                             f"{backend}`)")
+    return info
+
+
+def resolve_targets(targets: Iterable[Any] | None) -> list[Target]:
+    out = []
+    for t in targets or ():
+        if isinstance(t, str):
+            out.append(Target(t, parse_target(t)))
+        else:  # a ModelInfo
+            out.append(Target(f"{t.backend}:{t.model}", t))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Token counting in worker threads
+
+
+def _count_chunk(counter: Any, core: Any, sep_id: int | None, texts: list[str],
+                 ntexts: array, assistant: bytearray) -> tuple[list[int], int]:
+    """Exact content tokens per example of one chunk and the assistant share (runs in a thread)."""
+    per_text: Any = None
+    if core is not None and texts:
+        joined = _SEP.join(texts)
+        if joined.count(_SEP) == len(texts) - 1:  # no text contains the separator itself
+            import numpy as np
+
+            toks = np.frombuffer(core.encode_to_tiktoken_buffer(joined, {_SEP}), dtype=np.uint32)
+            pos = np.flatnonzero(toks == sep_id)
+            bounds = np.empty(len(pos) + 2, dtype=np.int64)
+            bounds[0] = -1
+            bounds[1:-1] = pos
+            bounds[-1] = len(toks)
+            per_text = np.diff(bounds) - 1
+            del toks, joined
+            cum = np.zeros(len(per_text) + 1, dtype=np.int64)
+            np.cumsum(per_text, out=cum[1:])
+            ends = np.cumsum(np.frombuffer(ntexts, dtype=np.uint32), dtype=np.int64)
+            starts = ends - np.frombuffer(ntexts, dtype=np.uint32)
+            totals = (cum[ends] - cum[starts]).tolist()
+            mask = np.frombuffer(assistant, dtype=np.bool_)
+            return totals, int(per_text[mask].sum())
+    count = counter.count
+    counts = [count(t) for t in texts]
+    totals = []
+    i = 0
+    for k in ntexts:
+        totals.append(sum(counts[i:i + k]))
+        i += k
+    return totals, sum(c for c, a in zip(counts, assistant) if a)
+
+
+class TokenGroup:
+    """Targets sharing one tokenizer and framing: texts are counted once for all of them."""
+
+    def __init__(self, counter: Any, framing: Any, chunk_chars: int) -> None:
+        self.counter = counter
+        self.framing = framing
+        self.targets: list[Target] = []
+        self.core = None
+        self.sep_id = None
+        enc = getattr(counter, "encoding", None)
+        if enc is not None and hasattr(enc, "_core_bpe") and _SEP in enc.special_tokens_set:
+            try:
+                import numpy  # noqa: F401
+
+                self.core = enc._core_bpe
+                if not hasattr(self.core, "encode_to_tiktoken_buffer"):
+                    self.core = None
+                self.sep_id = enc.encode_single_token(_SEP)
+            except ImportError:
+                self.core = None
+        self.chunk_chars = chunk_chars
+        self.tokens = array("I")  # per example, in file order
+        self.assistant_tokens = 0
+        self._reset()
+
+    def _reset(self) -> None:
+        self.texts: list[str] = []
+        self.ntexts = array("I")
+        self.assistant = bytearray()
+        self.overheads = array("I")
+        self.lines = array("I")
+        self.chars = 0
+
+    def add(self, line: int, texts: list[str], assistant: list[bool], overhead: int) -> bool:
+        """Queue one example; True when the chunk is full."""
+        self.texts.extend(texts)
+        self.assistant.extend(assistant)
+        self.ntexts.append(len(texts))
+        self.overheads.append(overhead)
+        self.lines.append(line)
+        for t in texts:
+            self.chars += len(t)
+        return self.chars >= self.chunk_chars
+
+    def take(self):
+        job = (self.texts, self.ntexts, self.assistant, self.overheads, self.lines)
+        self._reset()
+        return job
+
+
+# ---------------------------------------------------------------------------------------------
+# The validator
+
+
+@dataclass
+class _Features:
+    """What the target checks need to know about one example (computed once)."""
+
+    has_tools: bool = False
+    has_images: bool = False
+    has_list_content: bool = False
+    weight_zero: bool = False
+    has_system: bool = False
+    has_name: bool = False
+    alternation: str | None = None  # None: fine; else why not (for strict targets)
+    exchanges: int = 0
+    preference: bool = False
+    n_messages: int = 0
+    n_names: int = 0
+    n_calls: int = 0
+    texts: list[str] = field(default_factory=list)  # tokenized texts, as tokens.example_parts
+    flags: list[bool] = field(default_factory=list)  # per text: from an assistant message
+
+
+def _alternation_problem(roles: list[str]) -> str | None:
+    body = roles
+    if body and body[0] == "system":
+        body = body[1:]
+    if "system" in body:
+        return f"a system message at position {roles.index('system', 1)}; only one leading " \
+               f"system prompt is allowed"
+    if len(body) < 2:
+        return f"{len(body)} user/assistant message(s); at least one user and one assistant turn"
+    if body[0] != "user":
+        return f"the conversation starts with {body[0]!r}, not 'user'"
+    for i in range(1, len(body)):
+        if body[i] == body[i - 1]:
+            return f"two {body[i]!r} messages in a row (turns {i} and {i + 1})"
+    if body[-1] != "assistant":
+        return f"the conversation ends with {body[-1]!r}, not 'assistant'"
+    return None
+
+
+class Validator:
+    def __init__(self, path: Any, targets: list[Target], report: Report,
+                 workers: int | None = None, chunk_chars: int = 1 << 20) -> None:
+        self.path = path
+        self.file = str(path)
+        self.targets = targets
+        self.report = report
+        self.exact: dict[int, int] = {}  # 8-byte digest prefix -> first line
+        self.normal: dict[int, int] = {}
+        self.turns = 0
+        self.role_counts: dict[str, int] = {}
+        self.duplicates = 0
+        self.near_duplicates = 0
+        self.n = 0
+        self.preference = 0
+        self.workers = workers or max(1, min(8, os.cpu_count() or 1))
+        from .. import tokens as tk
+
+        self.groups: list[TokenGroup] = []
+        by_key: dict[tuple, TokenGroup] = {}
+        for t in targets:
+            tokenizer = t.info.tokenizer
+            framing = tk.framing_for(t.info)
+            key = (tokenizer, framing)
+            g = by_key.get(key)
+            if g is None:
+                g = by_key[key] = TokenGroup(tk.counter_for(t.info), framing, chunk_chars)
+                self.groups.append(g)
+            g.targets.append(t)
+            t.group = g
+            if t.info.rules.reserved_strings:
+                t.reserved_re = re.compile("|".join(map(re.escape, t.info.rules.reserved_strings)))
+        self._tool_text = tk.tool_text
+        self.pool = None
+        self.pending: deque = deque()
+        self.max_pending = self.workers + 1
+
+    # problems ----------------------------------------------------------------------------------
+    def _p(self, severity: str, code: str, line: int | None, message: str, path: str | None = None,
+           target: str | None = None, hint: str | None = None) -> None:
+        self.report.add(Problem(code=code, message=message, severity=severity,  # type: ignore
+                                line=line, path=path, file=self.file, target=target,
+                                hint=hint or HINTS.get(code)))
+
+    # main loop ---------------------------------------------------------------------------------
+    def run(self) -> Report:
+        from .dataset import load_examples
+        from .keys import exact_key, normalized_key
+
+        report = self.report
+        if self.groups:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="unitune-tokens")
+        try:
+            for ex in load_examples(self.path, report=report):
+                self.n += 1
+                feats = self._generic(ex)
+                line = ex.line
+                k = int.from_bytes(exact_key(ex)[:8], "little")
+                first = self.exact.get(k)
+                if first is not None:
+                    self.duplicates += 1
+                    self._p("warning", "duplicate_example", line,
+                            f"exact duplicate of line {first}")
+                else:
+                    self.exact[k] = line
+                    k = int.from_bytes(normalized_key(ex)[:8], "little")
+                    first = self.normal.get(k)
+                    if first is not None:
+                        self.near_duplicates += 1
+                        self._p("warning", "near_duplicate", line,
+                                f"same as line {first} up to whitespace and case")
+                    else:
+                        self.normal[k] = line
+                if self.targets:
+                    self._targets(ex, feats)
+            self._drain(0)
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(wait=True, cancel_futures=True)
+        self._finish()
+        return report
+
+    # generic checks ----------------------------------------------------------------------------
+    def _generic(self, ex: Any) -> _Features:
+        f = _Features()
+        line = ex.line
+        if type(ex) is PreferenceExample:
+            self.preference += 1
+            f.preference = True
+            groups = (("prompt", ex.prompt), ("chosen", ex.chosen), ("rejected", ex.rejected))
+            for side in ("chosen", "rejected"):
+                msgs = getattr(ex, side)
+                if not any(m.role == "assistant" for m in msgs):
+                    self._p("error", "no_assistant", line, f"the {side} side has no assistant "
+                                                           f"message", path=side)
+        else:
+            groups = (("messages", ex.messages),)
+        call_ids: set = set()
+        texts = f.texts
+        flags = f.flags
+        tool_text = self._tool_text
+        seen_assistant = False
+        roles_all: list[str] = []
+        counts = self.role_counts
+        control = _CONTROL_RE.search
+        for gname, msgs in groups:
+            for i, m in enumerate(msgs):
+                role = m.role
+                roles_all.append(role)
+                counts[role] = counts.get(role, 0) + 1
+                if role not in _ROLESET:
+                    self._p("error", "unknown_role", line, f"unknown role {role!r}",
+                            path=f"{gname}[{i}].role")
+                elif role == "assistant":
+                    seen_assistant = True
+                    if m.tool_calls:
+                        f.has_tools = True
+                        for c in m.tool_calls:
+                            if c.id:
+                                call_ids.add(c.id)
+                elif role == "tool":
+                    f.has_tools = True
+                    if not m.tool_call_id:
+                        self._p("error", "orphan_tool_message", line,
+                                "tool message without `tool_call_id`",
+                                path=f"{gname}[{i}].tool_call_id")
+                    elif m.tool_call_id not in call_ids:
+                        self._p("error", "orphan_tool_message", line,
+                                f"tool_call_id {m.tool_call_id!r} matches no earlier assistant "
+                                f"tool call", path=f"{gname}[{i}].tool_call_id")
+                elif role == "system":
+                    f.has_system = True
+                w = m.weight
+                if w is not None:
+                    if role != "assistant":
+                        self._p("error", "bad_weight", line,
+                                f"`weight` on a {role} message (only assistant messages take "
+                                f"one)", path=f"{gname}[{i}].weight")
+                    elif w != 0 and w != 1:
+                        self._p("error", "bad_weight", line, f"`weight` is {w!r}, not 0 or 1",
+                                path=f"{gname}[{i}].weight")
+                    elif w == 0:
+                        f.weight_zero = True
+                is_a = role == "assistant"
+                c = m.content
+                if c is not None:
+                    if type(c) is str:
+                        text = c
+                    else:
+                        f.has_list_content = True
+                        if has_non_text(c):
+                            f.has_images = True
+                        text = text_of(c)
+                    if text:
+                        hit = control(text)
+                        if hit is not None:
+                            self._p("warning", "control_characters", line,
+                                    f"control character U+{ord(hit.group()):04X} at offset "
+                                    f"{hit.start()}", path=f"{gname}[{i}].content")
+                        texts.append(text)
+                        flags.append(is_a)
+                # same order as tokens.example_parts: content, name, each call's name + args
+                if m.name:
+                    f.has_name = True
+                    f.n_names += 1
+                    texts.append(m.name)
+                    flags.append(is_a)
+                if m.tool_calls:
+                    for call in m.tool_calls:
+                        f.n_calls += 1
+                        texts.append(call.name or "")
+                        args = call.arguments
+                        texts.append(args if type(args) is str else str(args))
+                        flags.append(is_a)
+                        flags.append(is_a)
+            f.n_messages += len(msgs)
+        if ex.tools:
+            texts.append(tool_text(ex.tools))
+            flags.append(False)
+        if not f.preference:
+            if not seen_assistant:
+                self._p("error", "no_assistant", line, "no assistant message to learn from",
+                        path="messages")
+            self.turns += sum(1 for r in roles_all if r == "assistant")
+            if self.targets and any(t.info.rules.strict_alternation for t in self.targets):
+                f.alternation = _alternation_problem(roles_all)
+            f.exchanges = sum(1 for r in roles_all if r == "user")
+        else:
+            self.turns += 1
+            if ex.tools:
+                f.has_tools = True
+        return f
+
+    # target checks -----------------------------------------------------------------------------
+    def _targets(self, ex: Any, f: _Features) -> None:
+        line = ex.line
+        for t in self.targets:
+            rules = t.info.rules
+            spec = t.spec
+            if f.preference and "dpo" not in t.info.methods:
+                self._p("error", "unsupported_feature", line,
+                        f"{spec} does not train on preference pairs (DPO)", target=spec,
+                        hint="use an SFT dataset, or a target whose methods include dpo")
+            if f.has_tools and not rules.tools:
+                self._p("error", "unsupported_feature", line,
+                        f"{spec} cannot train on tool definitions or tool calls (its "
+                        f"{rules.format} format has no place for them)", target=spec)
+            if f.has_images and not rules.images:
+                self._p("error", "unsupported_feature", line,
+                        f"{spec} cannot train on images or other non-text content", target=spec)
+            if f.weight_zero and not rules.weights:
+                self._p("error", "unsupported_feature", line,
+                        f"{spec} has no per-message `weight`: a weight-0 reply would be trained "
+                        f"on", target=spec,
+                        hint="drop the weight-0 assistant turn, or train on OpenAI")
+            if f.has_system and not rules.system:
+                self._p("warning", "unsupported_system", line,
+                        f"{spec} has no system prompt ({rules.format})", target=spec)
+            if rules.strict_alternation and f.alternation and not f.preference:
+                self._p("error", "role_order", line, f"{spec}: {f.alternation}", target=spec,
+                        path="messages")
+            if not rules.multi_turn and f.exchanges > 1:
+                self._p("error", "multi_turn", line,
+                        f"{spec} takes one prompt and one completion; this example has "
+                        f"{f.exchanges} user turns", target=spec)
+            if rules.plain_string_content and f.has_list_content and not f.has_images:
+                self._p("warning", "plain_string_content", line,
+                        f"{spec} takes plain string content; text parts will be joined",
+                        target=spec)
+            if rules.no_extra_keys and f.has_name:
+                self._p("warning", "dropped_field", line,
+                        f"{spec} takes no extra keys: message `name` is dropped", target=spec)
+            if t.reserved_re is not None:
+                search = t.reserved_re.search
+                for text in f.texts:
+                    hit = search(text)
+                    if hit is not None:
+                        self._p("error", "reserved_string", line,
+                                f"{spec} rejects records containing {hit.group()!r}", target=spec)
+                        break
+        for g in self.groups:
+            overhead = g.framing.overhead(f.n_messages, f.n_names, f.n_calls)
+            if g.add(line, f.texts, f.flags, overhead):
+                self._submit(g)
+
+    def _submit(self, g: TokenGroup) -> None:
+        self.report.enforce_limit()
+        texts, ntexts, assistant, overheads, lines = g.take()
+        fut = self.pool.submit(_count_chunk, g.counter, g.core, g.sep_id, texts, ntexts,
+                               assistant)
+        self.pending.append((g, fut, overheads, lines))
+        self._drain(self.max_pending)
+
+    def _drain(self, keep: int) -> None:
+        if keep == 0:
+            for g in self.groups:
+                if g.lines:
+                    texts, ntexts, assistant, overheads, lines = g.take()
+                    fut = self.pool.submit(_count_chunk, g.counter, g.core, g.sep_id, texts,
+                                           ntexts, assistant)
+                    self.pending.append((g, fut, overheads, lines))
+        while len(self.pending) > keep:
+            g, fut, overheads, lines = self.pending.popleft()
+            totals, assistant_tokens = fut.result()
+            g.assistant_tokens += assistant_tokens
+            for total, overhead, line in zip(totals, overheads, lines):
+                n = total + overhead
+                g.tokens.append(n)
+                for t in g.targets:
+                    limit = t.info.limits.tokens_per_example
+                    if limit and n > limit:
+                        t.over_limit += 1
+                        if t.info.limits.truncates:
+                            self._p("warning", "too_many_tokens", line,
+                                    f"{n} tokens > {t.spec}'s limit of {limit}: the vendor "
+                                    f"truncates it (the end is not trained on)", target=t.spec)
+                        else:
+                            self._p("error", "too_many_tokens", line,
+                                    f"{n} tokens > {t.spec}'s limit of {limit}: the vendor "
+                                    f"rejects it", target=t.spec)
+
+    # end of file -------------------------------------------------------------------------------
+    def _finish(self) -> None:
+        report = self.report
+        report.enforce_limit()
+        report.targets = [t.spec for t in self.targets]
+        if report.examples == 0:
+            self._p("error", "empty_file", None, f"{self.file} holds no examples")
+        n = self.n
+        for t in self.targets:
+            lim = t.info.limits
+            if n and lim.min_examples and n < lim.min_examples:
+                self._p("error", "too_few_examples", None,
+                        f"{n} valid examples; {t.spec} needs at least {lim.min_examples}",
+                        target=t.spec)
+            if lim.max_examples and n > lim.max_examples:
+                self._p("error", "too_many_examples", None,
+                        f"{n} examples; {t.spec} takes at most {lim.max_examples}",
+                        target=t.spec)
+        # stable order: file-level problems first, then by line
+        report.problems.sort(key=lambda p: (p.line or 0))
+        from .stats import build_stats
+
+        report.stats = build_stats(self)
+
+
+def validate_file(path: Any, targets: Iterable[Any] | None = None,
+                  max_problems: int | None = None, report: Report | None = None,
+                  workers: int | None = None) -> Report:
+    """Validate `path` against the generic checks and each `backend:model` target.
+
+    Returns the Report (problems sorted by line, `report.stats` filled). Unknown targets raise
+    SpecError (listing the known models) before the file is read; an unreadable file raises
+    DataError. `max_problems` caps the problems kept (the summary still counts them all).
+    """
+    resolved = resolve_targets(targets)
+    if report is None:
+        report = Report(file=str(path))
+    if report.file is None:
+        report.file = str(path)
+    if max_problems is not None:
+        report.max_problems = max_problems
+    return Validator(path, resolved, report, workers=workers).run()
