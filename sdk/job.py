@@ -72,9 +72,12 @@ class Metrics(BaseModel):
     valid_token_accuracy: float | None = None
     learning_rate: float | None = None
     tokens_seen: int | None = None
+    train_perplexity: float | None = None  # Bedrock reports perplexity beside the loss
+    valid_perplexity: float | None = None
 
     COLUMNS: ClassVar[tuple[str, ...]] = ("step", "epoch", "train_loss", "valid_loss", "train_token_accuracy",
-               "valid_token_accuracy", "learning_rate", "tokens_seen")
+               "valid_token_accuracy", "learning_rate", "tokens_seen", "train_perplexity",
+               "valid_perplexity")
 
 
 def merge_metrics(rows: list[Metrics]) -> list[Metrics]:
