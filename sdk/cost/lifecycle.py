@@ -50,4 +50,21 @@ def lifecycle_status(model_info: Any, today: date | None = None) -> tuple[Level,
     if lc.retires is not None:
         parts.append(f"the model and its fine-tunes retire on {lc.retires.isoformat()} "
                      f"(in {(lc.retires - today).days} days)")
-    return "warning", (f"{name}: " + "; ".join(parts) + f"{unverified}.{detail} {COMPARE_HINT}.")
+    return "warning", (f"{name}: " + "; ".join(parts) + f"{unverified}. {COMPARE_HINT}.")
+
+
+def lifecycle_short(model_info: Any, today: date | None = None) -> str | None:
+    """A few words for a table cell: "new jobs stop 2027-01-06, retires 2027-01-14"."""
+    today = today or _today()
+    lc = getattr(model_info, "lifecycle", None)
+    if lc is None or (lc.new_jobs_until is None and lc.retires is None):
+        return None
+    level, _ = lifecycle_status(model_info, today)
+    bits = []
+    if lc.new_jobs_until is not None:
+        stop = lc.new_jobs_until + timedelta(days=1)
+        bits.append(f"new jobs {'stopped' if today >= stop else 'stop'} {stop.isoformat()}")
+    if lc.retires is not None:
+        bits.append(f"{'retired' if today >= lc.retires else 'retires'} {lc.retires.isoformat()}")
+    text = ", ".join(bits) + ("" if lc.verified else " (unverified)")
+    return ("REFUSED: " + text) if level == "error" else text
