@@ -16,7 +16,7 @@ The client is where durability lives (backends stay stateless):
 
 Poll settings can come from the environment: UNITUNE_POLL_INITIAL, UNITUNE_POLL_MAX,
 UNITUNE_POLL_FACTOR, UNITUNE_RETRY_MAX (consecutive transient errors tolerated),
-UNITUNE_RETRY_BASE (first back-off after an error without retry_after).
+UNITUNE_RETRY_BASE (first back-off after an error without retry_after), UNITUNE_RETRY_CAP.
 """
 from __future__ import annotations
 
@@ -45,6 +45,7 @@ class PollPolicy:
     factor: float = 1.5  # growth while nothing changes
     max_retries: int = 8  # consecutive transient errors tolerated before giving up
     retry_base: float = 1.0  # first wait after a transient error without retry_after (s)
+    retry_cap: float = 60.0  # longest wait between retries (s)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "PollPolicy":
@@ -60,12 +61,13 @@ class PollPolicy:
         p.factor = num("UNITUNE_POLL_FACTOR", p.factor)
         p.max_retries = int(num("UNITUNE_RETRY_MAX", p.max_retries))
         p.retry_base = num("UNITUNE_RETRY_BASE", p.retry_base)
+        p.retry_cap = num("UNITUNE_RETRY_CAP", p.retry_cap)
         return p
 
     def retry_wait(self, attempt: int, exc: BackendError) -> float:
         if exc.retry_after is not None:
             return max(0.0, float(exc.retry_after))
-        return min(self.maximum, self.retry_base * (2 ** attempt))
+        return min(self.retry_cap, self.retry_base * (2 ** attempt))
 
 
 def data_hash(spec: JobSpec) -> str | None:
