@@ -431,7 +431,6 @@ def convert_file(src: str | os.PathLike, to: str, dst: str | os.PathLike,
                 result.examples += 1
                 data, warns = to_format(ex, to)
                 for w in warns:
-                    counts[w.code] = counts.get(w.code, 0) + 1
                     if data is None:
                         p = Problem(code=w.code, message=f"not written: {w}", severity="error",
                                     line=ex.line, file=str(src_p),
@@ -439,6 +438,7 @@ def convert_file(src: str | os.PathLike, to: str, dst: str | os.PathLike,
                                          "(openai-dpo, trl-dpo) and SFT data to the others")
                         result.errors.append(p)
                     else:
+                        counts[w.code] = counts.get(w.code, 0) + 1
                         p = Problem(code=w.code, message=str(w), severity="warning",
                                     line=ex.line, file=str(src_p))
                         if max_warnings is None or len(result.warnings) < max_warnings:
@@ -449,7 +449,8 @@ def convert_file(src: str | os.PathLike, to: str, dst: str | os.PathLike,
                     out.write(dumps(data))
                     out.write(b"\n")
                     result.written += 1
-        os.replace(tmp, dst_p)
+        if result.written or not result.examples or not result.errors:
+            os.replace(tmp, dst_p)  # an output with nothing in it (all lines refused) is not kept
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -82,6 +82,7 @@ def _iterate(path, fmt: str, rep: Report, strict: bool) -> Iterator[Example | Pr
         rep.format = file_fmt
     pending: list[tuple[int, object]] = []  # lines seen before the format is known
     normalizers = NORMALIZERS
+    limit = getattr(rep, "max_problems", None)
 
     def run(obj, line: int, use: str):
         start = len(problems)
@@ -89,8 +90,11 @@ def _iterate(path, fmt: str, rep: Report, strict: bool) -> Iterator[Example | Pr
         ex = normalizers[use](obj, ctx)
         if strict and ctx.failed:
             _raise(next(p for p in problems[start:] if p.severity == "error"))
-        if strict and len(problems) > start:
-            del problems[start:]  # warnings are not kept without a report
+        if len(problems) > start:
+            if strict:
+                del problems[start:]  # warnings are not kept without a report
+            elif limit is not None:
+                rep.enforce_limit()
         return None if ctx.failed else ex
 
     try:
