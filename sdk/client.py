@@ -275,9 +275,12 @@ class Client:
         try:
             self.registry.set_metrics(rec.id, merge_metrics(
                 self._retrying("metrics", lambda: be.metrics(ref))))
+        except BackendError as exc:  # e.g. MetricsUnavailable: curves live elsewhere
+            self.log(f"{rec.id}: metrics not cached: {redact_text(exc.message)}")
+        try:
             self.registry.set_events(rec.id, self._retrying("events", lambda: be.events(ref)))
         except BackendError as exc:
-            self.log(f"{rec.id}: could not cache metrics/events: {redact_text(exc.message)}")
+            self.log(f"{rec.id}: events not cached: {redact_text(exc.message)}")
 
     def watch(self, job_id: str) -> Iterator[Job]:
         """Yield the job whenever it changes (first snapshot always), until it is terminal."""
