@@ -245,18 +245,27 @@ class BedrockBackend:
         if hosting:
             parts = []
             for h in hosting:
-                price = "price not in catalog" if h.usd is None else f"${h.usd:,.2f}/{h.unit[4:]}"
-                label = "on-demand deployment" if h.kind == "deployment" else "provisioned throughput"
-                parts.append(f"{label} ({price})")
+                if h.kind == "deployment":
+                    parts.append("on-demand deployment (no hourly fee; per-token inference)"
+                                 if not h.usd else f"on-demand deployment (${h.usd:,.2f}/hour)")
+                    continue
+                price = ("price not in the catalog" if h.usd is None else
+                         f"${h.usd:,.2f} per model unit hour ≈ ${h.usd * 730:,.0f}/month")
+                parts.append(f"provisioned throughput ({price})")
             an.notes.append("using the tuned model needs " + " or ".join(parts) +
                             "; hosting can cost far more than training")
         return an
 
     def check(self, spec) -> list[Problem]:
-        return self.analyze(spec).problems
+        with tempfile.TemporaryDirectory(prefix="unitune-bedrock-") as tmp:
+            return self.analyze(spec, Path(tmp)).problems
 
     def plan(self, spec) -> Plan:
-        an = self.analyze(spec)
+        with tempfile.TemporaryDirectory(prefix="unitune-bedrock-") as tmp:
+            return self._plan(spec, Path(tmp))
+
+    def _plan(self, spec, work_dir: Path) -> Plan:
+        an = self.analyze(spec, work_dir)
         model = an.info.model if an.info else spec.model_for(NAME)
         plan = Plan(backend=NAME, model=model, rows=an.rows, problems=an.problems, notes=an.notes)
         if an.prepared:
@@ -363,7 +372,7 @@ class BedrockBackend:
         return RemoteRef(backend=NAME, remote_id=arn,
                          extra={"job_name": job_name, "region": an.region,
                                 "model_name": model_name, "base_model": info.model,
-                                "output": output})
+                                "output": output, "idempotency_key": ctx.idempotency_key})
 
     def _search_regions(self) -> list[str]:
         from unitune.catalog import models
@@ -393,6 +402,7 @@ class BedrockBackend:
                     continue
                 return RemoteRef(backend=NAME, remote_id=s["jobArn"],
                                  extra={"job_name": job_name, "region": region,
+                                        "idempotency_key": idempotency_key,
                                         "model_name": s.get("customModelName"),
                                         "base_model": (s.get("baseModelArn") or "").split(
                                             "foundation-model/")[-1] or None})
@@ -504,16 +514,31 @@ class BedrockBackend:
     def deploy(self, ref: RemoteRef, options: dict[str, Any] | None = None,
                dry_run: bool = True):
         """On-demand deployment where the family supports it, else provisioned throughput.
-        Returns a DeployPlan (str() prints it with the hourly/monthly cost)."""
+
+        dry_run: returns the DeployPlan (str() prints it with the hourly/monthly cost).
+        Otherwise creates it and returns the ModelHandle with `endpoint` = the deployment or
+        provisioned model ARN (the registry stores it)."""
+        from unitune.job import ModelHandle
+
         from .deploy import build_plan, execute
+        from .status import base_model_id
 
         job, info, name_base = self._deploy_target(ref)
         plan = build_plan(info, job["outputModelArn"], name_base, options or {})
         if dry_run:
             return plan
         key = self._job_key(ref, job)
-        return execute(self.client("bedrock", self._region_of(ref)), plan,
+        done = execute(self.client("bedrock", self._region_of(ref)), plan,
                        naming.token_for(f"{key}:deploy:{plan.mode}:{plan.name}"), key)
+        cost = (f"; costs ${done.hourly_usd:,.2f}/hour ≈ ${done.monthly_usd:,.2f}/month until "
+                "`unitune undeploy`" if done.hourly_usd else "")
+        return ModelHandle(
+            backend=NAME, model_id=job["outputModelArn"], name=job.get("outputModelName"),
+            base_model=base_model_id(job), endpoint=done.arn,
+            artifacts={"deployment": done.arn or "", "deployment_mode": done.mode,
+                       "deployment_name": done.name},
+            invoke=f"bedrock-runtime converse(modelId={done.arn!r}) once it is "
+                   f"{'Active' if done.mode == 'on-demand' else 'InService'}{cost}")
 
     def undeploy(self, ref: RemoteRef, options: dict[str, Any] | None = None) -> str:
         from .deploy import remove

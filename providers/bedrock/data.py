@@ -6,7 +6,6 @@ data is uploaded once and reused by every job; `head_object` decides whether to 
 """
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,8 @@ from typing import Any
 from unitune.data.report import Problem
 
 from .rules import check_file
+
+SKIPPED_VALIDATE_CODES = frozenset(("too_few_examples", "too_many_examples"))
 
 
 @dataclass
@@ -48,8 +49,9 @@ def _validate_source(src: Path, info, out: Prepared, which: str) -> None:
 
     report = validate_file(str(src), targets=[f"bedrock:{info.model}"])
     for p in report.problems:
-        # record-count rules apply to the converted (and, for fractions, split) files: ours
-        if p.code in ("too_few_examples", "too_many_examples") or "count" in (p.code or ""):
+        # record counts apply to the files actually uploaded (after a fraction split, and with
+        # the validation file's own limits): rules.check_file counts those
+        if p.code in SKIPPED_VALIDATE_CODES:
             continue
         p.file = p.file or str(src)
         out.problems.append(p)
@@ -61,6 +63,11 @@ def _convert(src: Path, fmt: str, dst: Path, out: Prepared) -> None:
     from unitune.data.convert import convert_file
 
     result = convert_file(str(src), fmt, str(dst))
+    seen = {(p.file, p.line, p.code) for p in out.problems}
+    for e in getattr(result, "errors", None) or []:  # lines not written
+        e.file = e.file or str(src)
+        if (e.file, e.line, e.code) not in seen:
+            out.problems.append(e)
     for w in getattr(result, "warnings", None) or []:
         if isinstance(w, Problem):
             w.file = w.file or str(src)
@@ -71,22 +78,17 @@ def _convert(src: Path, fmt: str, dst: Path, out: Prepared) -> None:
 
 
 def _split(converted: Path, fraction: float, seed: int, train_dst: Path, valid_dst: Path) -> None:
-    """Deterministic record-level split of the converted file (seeded)."""
-    lines = [x for x in converted.read_text(encoding="utf-8").splitlines() if x.strip()]
-    order = list(range(len(lines)))
-    random.Random(seed).shuffle(order)
-    n_valid = max(1, int(round(len(lines) * fraction))) if len(lines) > 1 else 0
-    valid_idx = set(order[:n_valid])
-    train_dst.write_text("".join(lines[i] + "\n" for i in range(len(lines)) if i not in valid_idx),
-                         encoding="utf-8")
-    valid_dst.write_text("".join(lines[i] + "\n" for i in range(len(lines)) if i in valid_idx),
-                         encoding="utf-8")
+    """Deterministic record-level split of the converted file (unitune.data.split, seeded)."""
+    from unitune.data.split import split_file
+
+    split_file(converted, fraction, seed, train_dst, valid_dst)
 
 
-def _finish(which: str, src: Path, path: Path, info, out: Prepared) -> PreparedFile:
+def _finish(which: str, src: Path, path: Path, info, out: Prepared,
+            tokens: bool = True) -> PreparedFile:
     from unitune.data.hashing import file_sha256
 
-    problems, records = check_file(path, info, which)
+    problems, records = check_file(path, info, which, tokens=tokens)
     out.problems.extend(problems)
     return PreparedFile(which, str(src), path, info.rules.format, records, path.stat().st_size,
                         file_sha256(path))
@@ -123,14 +125,14 @@ def prepare(spec, info, work_dir: Path, *, validate: bool = True) -> Prepared:
         train_part = work_dir / f"train-split.{fmt}.jsonl"
         valid_part = work_dir / f"validation-split.{fmt}.jsonl"
         _split(converted, valid_value, seed, train_part, valid_part)
-        out.train = _finish("train", train_src, train_part, info, out)
-        out.validation = _finish("validation", train_src, valid_part, info, out)
+        out.train = _finish("train", train_src, train_part, info, out, not validate)
+        out.validation = _finish("validation", train_src, valid_part, info, out, not validate)
     else:
-        out.train = _finish("train", train_src, converted, info, out)
+        out.train = _finish("train", train_src, converted, info, out, not validate)
         if valid_src is not None:
             vconv = work_dir / f"validation.{fmt}.jsonl"
             _convert(valid_src, fmt, vconv, out)
-            out.validation = _finish("validation", valid_src, vconv, info, out)
+            out.validation = _finish("validation", valid_src, vconv, info, out, not validate)
     return out
 
 

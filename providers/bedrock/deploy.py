@@ -108,7 +108,7 @@ def build_plan(info, model_arn: str, name_base: str, options: dict[str, Any]) ->
         plan.notes.append("on-demand: no hourly fee; inference is billed per token at the base "
                           "model's on-demand rates")
         return plan
-    units = options.get("model_units", 1)
+    units = options.get("model_units", options.get("units", 1))
     try:
         units = int(units)
     except (TypeError, ValueError):

@@ -204,8 +204,12 @@ _CHECKERS = {
 
 
 def check_file(path: str | Path, info, which: str = "train",
-               count_tokens: Callable[[str], int] | None = None) -> tuple[list[Problem], int]:
-    """Problems of the converted file `path` for model `info`, and its record count."""
+               count_tokens: Callable[[str], int] | None = None,
+               tokens: bool = True) -> tuple[list[Problem], int]:
+    """Problems of the converted file `path` for model `info`, and its record count.
+
+    `tokens=False` skips the per-record token limit (when the source file was already checked
+    for it by unitune.data.validate, whose line numbers point into the user's file)."""
     path = Path(path)
     fmt = info.rules.format
     target = f"bedrock:{info.model}"
@@ -214,7 +218,7 @@ def check_file(path: str | Path, info, which: str = "train",
     if checker is None:
         col.add("bedrock_format_unknown", f"no Bedrock rules for format {fmt!r}")
         return col.problems, 0
-    count = count_tokens or token_counter(info)
+    count = count_tokens or (token_counter(info) if tokens else None)
     limits = info.limits
     records = 0
     with path.open("r", encoding="utf-8") as fh:
@@ -233,7 +237,7 @@ def check_file(path: str | Path, info, which: str = "train",
                 col.add("bedrock_json", "each line must be a JSON object", line_no)
                 continue
             texts = checker(obj, info.rules, col, line_no)
-            if limits.tokens_per_example:
+            if tokens and limits.tokens_per_example:
                 tokens = sum(count(t) for t in texts)
                 if tokens > limits.tokens_per_example:
                     col.add("bedrock_record_too_long",
