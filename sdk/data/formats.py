@@ -337,7 +337,7 @@ def _parallel(obj: dict, ctx: Ctx) -> bool | None:
 
 def norm_messages(obj: dict, ctx: Ctx) -> Example | None:
     msgs = parse_messages(obj.get("messages"), "messages", ctx)
-    if len(obj) == 1:
+    if len(obj) == 1 and "messages" in obj:
         return Example(msgs, line=ctx.line)
     tools = _tools(obj, "tools", ctx)
     ptc = _parallel(obj, ctx)
