@@ -336,7 +336,7 @@ class Registry:
         """Return `(record, created)`: the reusable job for this spec + data + backend, or a new
         row with a fresh idempotency key, committed before this returns. Runs under
         BEGIN IMMEDIATE, so concurrent claims of the same spec end with one job."""
-        spec_json = json.dumps(redact(spec), sort_keys=True)
+        spec_json = redact_text(json.dumps(redact(spec), sort_keys=True)) or "{}"
         for _attempt in range(5):
             with self._tx() as conn:
                 if not new:
