@@ -126,8 +126,13 @@ def compare(
                       hosting, "\n".join(f"• {n}" for n in notes))
     out = console()
     out.print(table)
-    methods = sorted({f"{r.backend}: {r.token_method}" for r in rows if r.token_method})
-    out.print("Token counts — " + "; ".join(methods), style="dim", markup=False)
+    by_method: dict[str, list[str]] = {}
+    for r in rows:
+        if r.token_method:
+            by_method.setdefault(r.token_method, []).append(r.backend)
+    out.print("Token counts — " + "; ".join(f"{', '.join(sorted(set(b)))}: {m}"
+                                             for m, b in by_method.items()),
+              style="dim", markup=False)
     out.print("Prices and times are estimates from the dated catalog (`unitune models`); figures "
               "marked unverified must be re-checked. Local: GPU-hours at 25–50% MFU on the "
               "cheapest fitting GPU. See docs/costs.md.", style="dim", markup=False)
@@ -176,6 +181,8 @@ def _print_plan(result: Any) -> None:
     if result.validation is None:
         out.print(f"  {result.validation_note or 'not run'}", markup=False)
     else:
+        if result.validation_note:
+            out.print(f"  [yellow]note:[/] {result.validation_note}", markup=True, highlight=False)
         s = result.validation.summary()
         out.print(f"  {s['examples']} examples, {s['errors']} errors, {s['warnings']} warnings",
                   markup=False)

@@ -376,7 +376,7 @@ def estimate(spec: Any, backend: str, model: str | None = None, stats: TokenStat
         tp = info.training
         est.price_as_of, est.price_verified = tp.as_of, tp.verified
         if tp.unit == "per_1m_tokens":
-            est.training_usd = round(billable / 1e6 * tp.usd, 4)
+            est.training_usd = billable / 1e6 * tp.usd
             est.training_usd_range = (est.training_usd, est.training_usd)
             est.price = f"${tp.usd:g} per 1M tokens"
         else:
@@ -389,7 +389,7 @@ def estimate(spec: Any, backend: str, model: str | None = None, stats: TokenStat
                                (d.overhead_minutes[1] + d.minutes_per_1m_tokens[1] * m_tok) / 60)
             if tp.unit == "per_hour":
                 est.training_usd_range = (est.hours_range[0] * tp.usd, est.hours_range[1] * tp.usd)
-                est.training_usd = round(sum(est.training_usd_range) / 2, 4)
+                est.training_usd = sum(est.training_usd_range) / 2
         if not tp.verified:
             est.notes.append(f"price unverified (as of {tp.as_of.isoformat()})")
 

@@ -86,7 +86,13 @@ def build_plan(spec: Any, backend: str) -> PlanResult:
             try:
                 result.validation = validate_file(str(path), targets=[result.validation_target])
             except UnituneError as exc:
-                result.validation_note = f"validation failed: {exc.message}"
+                # e.g. the target's tokenizer cannot be loaded offline: keep the generic checks
+                result.validation_note = (f"checks for {result.validation_target} skipped: "
+                                          f"{exc.message}; generic checks only")
+                try:
+                    result.validation = validate_file(str(path), targets=[])
+                except UnituneError as exc2:
+                    result.validation_note = f"validation failed: {exc2.message}"
 
     # 2. the backend's own translation table
     try:
