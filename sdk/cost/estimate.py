@@ -362,6 +362,10 @@ def estimate(spec: Any, backend: str, model: str | None = None, stats: TokenStat
     est.validation_tokens, _ = clipped(stats.validation)
     est.token_method, est.token_exact = stats.method, stats.exact
     est.epochs, est.epochs_source = resolve_epochs(spec.hyperparameters.epochs, info, est.examples)
+    if est.epochs_source != "spec":
+        est.notes.append(f"epochs {est.epochs} ({est.epochs_source}"
+                         + ("; Vertex picks its own when unset" if backend == "vertex" else "")
+                         + ")")
     billable = est.epochs * est.dataset_tokens
     if info.bills_validation:
         billable += est.epochs * est.validation_tokens

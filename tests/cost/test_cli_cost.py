@@ -104,6 +104,8 @@ def test_plan_local_on_quickstart(quickstart_copy):
     res = run("plan", str(quickstart_copy), "--backend", "local", "--json")
     out = json.loads(res.output)
     assert out["model"] == "unitune/tiny-chat"
+    # validation ran (generic checks at least, even if the target's tokenizer is not on disk)
+    assert out["validation"]["summary"]["examples"] == 120
     if out["missing"]:  # the local extra is not importable: plan still estimates and says why
         assert out["install_hint"] and "unitune[local]" in out["install_hint"]
     else:
