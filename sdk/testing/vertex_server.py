@@ -120,7 +120,7 @@ class VertexFakeServer:
         self._httpd = ThreadingHTTPServer((self.host, self.port), handler)
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True,
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True,
                                         name="vertex-fake")
         self._thread.start()
         return self
@@ -357,8 +357,7 @@ class VertexFakeServer:
             if isinstance(stats, str):
                 return _error(400, "INVALID_ARGUMENT", stats)
             job.example_count, tokens = stats
-            epochs = int((hp or {}).get("epochCount") or 1)
-            job.billable_tokens = tokens * epochs
+            job.billable_tokens = tokens  # per pass over the data, as Vertex reports it
         self.jobs[job.name] = job
         if scenario == "lost_response":
             return None
