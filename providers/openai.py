@@ -237,7 +237,7 @@ class OpenAIBackend:
     """OpenAI fine-tuning (`openai.OpenAI`). Options (`backend_options.openai` or
     `UNITUNE_OPENAI_<OPTION>`): base_url, organization, project, api_key_env, timeout,
     max_retries, create_attempts, poll_interval, wandb{project,entity,name,tags}, integrations,
-    ignore_lifecycle, today, lifecycle_warn_days."""
+    ignore_lifecycle, today (evaluate lifecycle dates as of this ISO date)."""
 
     name = "openai"
     display = "OpenAI"
@@ -424,47 +424,33 @@ class OpenAIBackend:
             return None
 
     def lifecycle_problems(self, model: str, opts: dict[str, Any]) -> list[Problem]:
-        """Warning before the platform's cut-off, refusal after it (unless ignore_lifecycle)."""
+        """Warning before the platform's cut-off, refusal after it (unless ignore_lifecycle);
+        the rule and its wording are the shared one in `unitune.cost.lifecycle`."""
+        from unitune.cost.lifecycle import lifecycle_status
+
         info = self._model_info(model)
-        life = getattr(info, "lifecycle", None)
-        if life is None:
+        if info is None or getattr(info, "lifecycle", None) is None:
             return []
         today = _parse_date(opts.get("today")) or date.today()
+        level, message = lifecycle_status(info, today)
+        if level == "ok":
+            return []
         target = f"{self.name}:{model}"
-        ignore = _truthy(opts.get("ignore_lifecycle"))
-        hint = (f"run `unitune compare` to see where else this job can run; moving it is one flag "
-                f"(`--backend vertex|bedrock|local`). Override: backend_options.{self.name}."
-                "ignore_lifecycle: true")
-        note = f" ({life.note})" if life.note else ""
-        src = f"[source: {life.source}, as of {life.as_of}{'' if life.verified else ', unverified'}]"
-        out: list[Problem] = []
-        if life.new_jobs_until and today > life.new_jobs_until:
-            msg = (f"{self.display} no longer accepts new fine-tuning jobs for {model}: the last day "
-                   f"was {life.new_jobs_until}{note} {src}")
-            out.append(Problem("unsupported_lifecycle" if not ignore else "lifecycle_closed",
-                               msg + (" — submitting anyway (ignore_lifecycle)" if ignore else ""),
-                               severity="warning" if ignore else "error", path="models." + self.name,
-                               hint=hint, target=target))
-        elif life.retires and today > life.retires:
-            msg = f"{model} and its fine-tunes were retired on {life.retires}{note} {src}"
-            out.append(Problem("unsupported_lifecycle" if not ignore else "lifecycle_closed",
-                               msg, severity="warning" if ignore else "error",
-                               path="models." + self.name, hint=hint, target=target))
-        else:
-            warn_days = int(opts.get("lifecycle_warn_days", 365))
-            dates = [d for d in (life.new_jobs_until, life.retires) if d]
-            if dates and (min(dates) - today).days <= warn_days:
-                parts = []
-                if life.new_jobs_until:
-                    parts.append(f"new jobs accepted until {life.new_jobs_until}")
-                if life.retires:
-                    parts.append(f"the model and its fine-tunes retire on {life.retires}")
-                out.append(Problem("lifecycle_closing",
-                                   f"{self.display} is winding down fine-tuning for {model}: "
-                                   + "; ".join(parts) + f" {src}",
-                                   severity="warning", path="models." + self.name, hint=hint,
-                                   target=target))
-        return out
+        override = f"backend_options.{self.name}.ignore_lifecycle: true"
+        life = info.lifecycle
+        src = f" [source: {life.source}, as of {life.as_of}]"
+        if level == "error":
+            if _truthy(opts.get("ignore_lifecycle")):
+                return [Problem("lifecycle_closed", message + src + " — submitting anyway "
+                                f"({override})", severity="warning", path=f"models.{self.name}",
+                                target=target)]
+            return [Problem("unsupported_lifecycle", message + src, severity="error",
+                            path=f"models.{self.name}", target=target,
+                            hint=f"run `unitune compare` and move the job with one flag "
+                                 f"(`--backend vertex|bedrock|local`); to try anyway: {override}")]
+        return [Problem("lifecycle_closing", message + src, severity="warning",
+                        path=f"models.{self.name}", target=target,
+                        hint="`unitune compare` shows where else this job can run")]
 
     def check(self, spec: JobSpec) -> list[Problem]:
         """Everything this backend cannot run, before anything is uploaded."""

@@ -17,7 +17,7 @@ lasts are configurable: validating_files → queued → running (emits metrics e
 checkpoint per epoch, the last three kept) → succeeded (fine_tuned_model, result CSV file).
 
 Faults (from the constructor, `inject()`, `POST /_fake/fault` or `--fault KIND[:COUNT]`):
-`429` (with Retry-After), `500`, `timeout` (the request is processed, the response is held
+`429` and `500` (with Retry-After unless `retry_after=None`), `timeout` (the request is processed, the response is held
 back longer than the client waits), `drop` (the request is processed — e.g. the job IS created —
 then the connection is closed without a response: the duplicate trap). `arrange()` picks what the
 next created job does: `success`, `failure` (fails with a message), `unknown_status` (reports an
@@ -775,11 +775,10 @@ class _Handler(BaseHTTPRequestHandler):
             if status == 429:
                 payload = {"error": {"message": "Rate limit reached for requests. Please try again later.",
                                      "type": "requests", "param": None, "code": "rate_limit_exceeded"}}
-                extra = {"Retry-After": f"{fault.retry_after}"} if fault.retry_after is not None else {}
             else:
                 payload = {"error": {"message": "The server had an error while processing your request. Sorry about that!",
                                      "type": "server_error", "param": None, "code": None}}
-                extra = {}
+            extra = {"Retry-After": f"{fault.retry_after}"} if fault.retry_after is not None else {}
             if route.rstrip("/") == "/fine_tuning/jobs" and self.command == "POST":
                 with fake._lock:
                     fake.create_attempts += 1
