@@ -123,7 +123,8 @@ def compare(
         table.add_row(r.backend, r.model, fmt_tokens(r.billable_tokens),
                       str(r.epochs) if r.epochs is not None else "n/a",
                       fmt_usd(r.training_usd, r.training_usd_range), fmt_hours(r.hours_range),
-                      hosting, "\n".join(f"• {n}" for n in notes))
+                      hosting, "\n".join(f"• {n}" for n in notes),
+                      style=None if r.runnable else "dim")
     out = console()
     out.print(table)
     by_method: dict[str, list[str]] = {}

@@ -81,11 +81,14 @@ class CostEstimate(BaseModel):
     lifecycle_level: str = "ok"
     lifecycle: str | None = None
     unsupported: list[str] = Field(default_factory=list)
+    runnable: bool = True  # False: the method is unsupported or the model is past its cut-off
     notes: list[str] = Field(default_factory=list)
 
     @property
-    def sort_key(self) -> tuple[int, float]:
-        return (0, self.training_usd) if self.training_usd is not None else (1, 0.0)
+    def sort_key(self) -> tuple[int, int, float]:
+        """Runnable rows first, then known prices, cheapest first."""
+        known = self.training_usd is not None
+        return (0 if self.runnable else 1, 0 if known else 1, self.training_usd if known else 0.0)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -416,6 +419,7 @@ def estimate(spec: Any, backend: str, model: str | None = None, stats: TokenStat
         est.notes.append(f"{est.validation_examples} validation examples; at most "
                          f"{lim.max_validation_examples:,}")
     est.unsupported = _support_notes(spec, backend, info)
+    est.runnable = level != "error" and spec.method in info.methods
     est.notes.extend(est.unsupported)
     if info.deprecated:
         est.notes.append("legacy model")

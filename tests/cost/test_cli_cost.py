@@ -67,6 +67,17 @@ def test_compare_default_set_when_spec_names_no_models(tmp_path):
     assert {r["backend"] for r in rows} == BACKENDS and len(rows) >= 8
 
 
+def test_compare_sorts_rows_that_cannot_run_last(tmp_path):
+    write_chats(tmp_path / "d.jsonl", 30)
+    spec = tmp_path / "s.yaml"
+    spec.write_text("name: x\nmethod: dpo\nmodels: {openai: gpt-4.1, bedrock: nova-micro, "
+                    "vertex: gemini-2.5-flash-lite}\ndata: {train: d.jsonl}\n", encoding="utf-8")
+    rows = json.loads(run("compare", str(spec), "--json").output)["rows"]
+    # gpt-4.1 costs most but is the only one that takes DPO
+    assert [r["backend"] for r in rows][0] == "openai" and rows[0]["runnable"]
+    assert not any(r["runnable"] for r in rows[1:])
+
+
 def test_compare_missing_data_is_a_clean_error(tmp_path):
     spec = tmp_path / "s.yaml"
     spec.write_text("name: x\nmodels: {openai: gpt-4.1-mini}\ndata: {train: none.jsonl}\n")
