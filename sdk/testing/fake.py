@@ -446,7 +446,7 @@ class FakeBackend:
                 elif job["scenario"] == "cancelled" and step >= max(1, total // 2):
                     self._finish(job, "STOPPED", "job cancelled at the vendor")
                 elif step >= total:
-                    job["fine_tuned_model"] = f"fake:{job['model']}:{job['name']}:{job['id']}"
+                    job["fine_tuned_model"] = f"{self.name}:{job['model']}:{job['name']}:{job['id']}"
                     self._finish(job, "COMPLETED", "job succeeded; model "
                                  + job["fine_tuned_model"])
             # an unknown raw status stays until cancelled

@@ -130,3 +130,26 @@ def test_errors_are_messages_not_tracebacks(run, tmp_path):
     assert "queued" in res.stderr
     res = run("train", write_spec(tmp_path), "--backend", "nosuch", code=1)
     assert "unknown backend" in res.stderr
+
+
+def test_live_progress_panel_on_a_terminal(tmp_path):
+    """On a terminal, long waits show a live panel: status, step/total, loss, elapsed, ETA."""
+    import io
+
+    from rich.console import Console
+
+    from unitune.cli.jobs_cmds import _Progress
+    from unitune.job import Job, JobStatus, Progress
+
+    buf = io.StringIO()
+    progress = _Progress()
+    progress.console = Console(file=buf, force_terminal=True, width=100)
+    base = dict(id="ut-20990101-abcdef", backend="fake", remote_id="r-1", raw_status="TRAINING")
+    with progress:
+        progress(Job(status=JobStatus.QUEUED, **{**base, "raw_status": "PENDING"}))
+        for step in (2, 4, 6):
+            progress(Job(status=JobStatus.RUNNING, progress=Progress(
+                step=step, total_steps=10, latest_loss=1.0 / step), **base))
+    text = buf.getvalue()
+    assert "6/10" in text and "0.1667" in text and "ETA" in text and "elapsed" in text
+    assert progress.live is not None
