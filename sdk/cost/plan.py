@@ -28,6 +28,7 @@ class PlanResult:
     estimate_note: str | None = None
     missing: str | None = None  # why the backend could not be loaded
     install_hint: str | None = None
+    ignore_lifecycle: bool = False  # backend_options.<backend>.ignore_lifecycle
 
     @property
     def ok(self) -> bool:
@@ -35,7 +36,8 @@ class PlanResult:
             return False
         if any(getattr(p, "severity", "error") == "error" for p in self.problems):
             return False
-        if self.estimate is not None and self.estimate.lifecycle_level == "error":
+        if (self.estimate is not None and self.estimate.lifecycle_level == "error"
+                and not self.ignore_lifecycle):
             return False
         return True
 
@@ -59,6 +61,7 @@ class PlanResult:
             "uploads": [row(u) for u in self.uploads],
             "uploaded": False,
             "missing": self.missing, "install_hint": self.install_hint,
+            "ignore_lifecycle": self.ignore_lifecycle,
         }
 
 
@@ -67,6 +70,8 @@ def build_plan(spec: Any, backend: str) -> PlanResult:
 
     model = spec.model_for(backend)
     result = PlanResult(spec_name=spec.name, backend=backend, model=model)
+    flag = spec.options(backend).get("ignore_lifecycle")
+    result.ignore_lifecycle = str(flag).strip().lower() in ("1", "true", "yes", "on")
 
     # 1. validation against the backend's rules
     result.validation_target = f"{backend}:{model}"

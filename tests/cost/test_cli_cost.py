@@ -145,6 +145,14 @@ def test_plan_refuses_after_lifecycle_cutoff(tmp_path):
     assert res.exit_code == 1 and out["ok"] is False
     assert out["estimate"]["lifecycle_level"] == "error"
     assert "unitune compare" in out["estimate"]["lifecycle"]
+    # the documented override (same option the openai backend honours)
+    spec.write_text("name: x\nmodels: {openai: gpt-4.1-nano}\ndata: {train: d.jsonl}\n"
+                    "backend_options: {openai: {ignore_lifecycle: true}}\n")
+    res = run("plan", str(spec), "--backend", "openai", "--json")
+    out = json.loads(res.output)
+    assert out["estimate"]["lifecycle_level"] == "error" and out["ignore_lifecycle"] is True
+    assert not any(p.get("code") == "unsupported_lifecycle" for p in out["problems"])
+    assert res.exit_code == 0 and out["ok"] is True, out["problems"]
 
 
 def test_models_lists_prices_limits_and_lifecycle():
