@@ -417,9 +417,12 @@ class FakeOpenAIServer:
         mtype = method.get("type", "supervised")
         hp = dict(((method.get(mtype) or {}).get("hyperparameters")) or {})
         if job.phase not in ("validating", "queued"):  # "auto" resolved once training starts
-            hp = {"n_epochs": job.n_epochs, "batch_size": hp.get("batch_size", "auto") if hp.get("batch_size") != "auto" else 1,
-                  "learning_rate_multiplier": hp.get("learning_rate_multiplier", "auto") if hp.get("learning_rate_multiplier") != "auto" else 1.8,
-                  **({"beta": hp.get("beta", 0.1) if hp.get("beta") != "auto" else 0.1} if mtype == "dpo" else {})}
+            def pick(key, default):
+                return hp[key] if hp.get(key, "auto") != "auto" else default
+
+            hp = {"n_epochs": job.n_epochs, "batch_size": pick("batch_size", 1),
+                  "learning_rate_multiplier": pick("learning_rate_multiplier", 1.8),
+                  **({"beta": pick("beta", 0.1)} if mtype == "dpo" else {})}
         method_out = {"type": mtype, mtype: {"hyperparameters": hp}}
         error = job.error
         if error is None:
