@@ -70,9 +70,24 @@ def retry_config(options: dict[str, Any]):
                   user_agent_extra="unitune")
 
 
+_LOADER: Any = None  # botocore's service-model loader: read-only data, shared across sessions
+
+
 def session(options: dict[str, Any]):
-    """A boto3 session from the standard chain; `profile` and `region` options override it."""
-    return boto3().session.Session(profile_name=options.get("profile") or None,
+    """A boto3 session from the standard chain; `profile` and `region` options override it.
+
+    Sessions share one botocore data loader, so service models (large JSON files) are parsed
+    once per process instead of once per backend instance."""
+    global _LOADER
+    import botocore.session
+
+    core = botocore.session.get_session()
+    if _LOADER is None:
+        _LOADER = core.get_component("data_loader")
+    else:
+        core.register_component("data_loader", _LOADER)
+    return boto3().session.Session(botocore_session=core,
+                                   profile_name=options.get("profile") or None,
                                    region_name=options.get("region") or None)
 
 

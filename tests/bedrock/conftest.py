@@ -42,6 +42,9 @@ def set_aws_env(monkeypatch, url: str, region: str = REGION) -> None:
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/unitune-aws-credentials")
 
 
+_CLIENTS: dict = {}  # the test's own clients: endpoint and dummy keys are the same all session
+
+
 @dataclass
 class Aws:
     url: str
@@ -50,9 +53,12 @@ class Aws:
     region: str = REGION
 
     def client(self, service: str, region: str | None = None):
-        import boto3
+        key = (service, region or self.region)
+        if key not in _CLIENTS:
+            from unitune.providers.bedrock.aws import session
 
-        return boto3.session.Session().client(service, region_name=region or self.region)
+            _CLIENTS[key] = session({}).client(service, region_name=key[1])
+        return _CLIENTS[key]
 
     def jobs(self, region: str | None = None) -> dict[str, Any]:
         """moto's in-process job table (name → ModelCustomizationJob) for a region."""
