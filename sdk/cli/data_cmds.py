@@ -56,8 +56,10 @@ def register(app: typer.Typer) -> None:
         else:
             con = console()
             say = lambda *a, **k: con.print(*a, soft_wrap=True, **k)  # noqa: E731
-            say(f"converted {result.examples} examples ({result.format or '?'} → "
-                      f"{target}): wrote {result.written} to {result.output}")
+            where = f"wrote {result.written} to {result.output}" if result.written \
+                else "nothing written"
+            say(f"converted {result.examples} examples ({result.format or '?'} → {target}): "
+                f"{where}")
             if result.warning_counts:
                 say("lossy changes (one warning per affected line):")
                 for code, n in sorted(result.warning_counts.items(), key=lambda kv: -kv[1]):
