@@ -55,7 +55,8 @@ class Capabilities:
     features: dict[str, Support] = field(default_factory=dict)
 
     def get(self, feature: str) -> Support:
-        return self.features.get(feature) or no(f"{self.backend} does not support {feature}")
+        support = self.features.get(feature)  # a Support(False) is falsy: test for None
+        return support if support is not None else no(f"{self.backend} does not support {feature}")
 
     def require(self, feature: str) -> None:
         support = self.get(feature)
