@@ -1,0 +1,82 @@
+"""Metrics, billed tokens, events and the model handle of a Vertex job."""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from unitune.backends import SubmitContext
+from unitune.errors import MetricsUnavailable
+from unitune.job import JobStatus
+
+from .conftest import Harness, make_spec
+
+
+def _run(h: Harness, tmp_path, scenario: str):
+    h.arrange(scenario)
+    key = f"ut-m-{uuid.uuid4().hex[:8]}"
+    (tmp_path / key).mkdir()
+    ref = h.backend.submit(make_spec(tmp_path, h.kind),
+                           SubmitContext(job_id=key, idempotency_key=key, work_dir=tmp_path / key))
+    for _ in range(20):
+        snap = h.backend.get(ref)
+        if snap.status.is_terminal:
+            return ref, snap
+    raise AssertionError(f"still {snap.status}")
+
+
+def test_metrics_come_from_the_gcs_metrics_file(harness, tmp_path):
+    ref, snap = _run(harness, tmp_path, "success")
+    assert snap.status is JobStatus.SUCCEEDED
+    rows = harness.backend.metrics(ref)
+    assert [r.step for r in rows] == [1, 2, 3, 4]
+    assert all(r.train_loss is not None for r in rows)
+    assert rows[0].train_loss > rows[-1].train_loss
+    assert rows[2].valid_loss is not None and rows[2].valid_token_accuracy is not None
+    assert rows[0].valid_loss is None
+    assert rows[0].train_token_accuracy == pytest.approx(0.48)
+
+
+def test_billed_tokens_are_the_dataset_tokens_times_epochs(harness, tmp_path):
+    ref, snap = _run(harness, tmp_path, "success")
+    job = harness.fake.jobs[ref.remote_id]
+    assert job.billable_tokens and job.example_count == 12
+    assert snap.billed_tokens == job.billable_tokens * 2  # spec: epochs 2
+    assert snap.trained_tokens == snap.billed_tokens
+
+
+def test_curves_only_in_experiments_say_so_instead_of_an_empty_table(harness, tmp_path):
+    ref, snap = _run(harness, tmp_path, "experiments_only")
+    assert snap.status is JobStatus.SUCCEEDED
+    with pytest.raises(MetricsUnavailable) as info:
+        harness.backend.metrics(ref)
+    assert "Vertex AI Experiments" in info.value.message
+    assert "tuning-experiment-" in info.value.message
+    assert not info.value.retryable
+    events = harness.backend.events(ref)
+    assert any("Vertex AI Experiments" in e.message for e in events)
+
+
+def test_no_metrics_before_the_job_runs(harness, tmp_path):
+    harness.arrange("slow")
+    key = f"ut-m-{uuid.uuid4().hex[:8]}"
+    (tmp_path / key).mkdir()
+    ref = harness.backend.submit(make_spec(tmp_path, harness.kind),
+                                 SubmitContext(job_id=key, idempotency_key=key,
+                                               work_dir=tmp_path / key))
+    assert harness.backend.metrics(ref) == []  # the first GET only moves it to PENDING
+    harness.backend.cancel(ref)
+
+
+def test_model_handle_and_events(harness, tmp_path):
+    ref, snap = _run(harness, tmp_path, "success")
+    m = snap.model
+    assert m.backend == "vertex" and m.base_model == "gemini-2.5-flash"
+    assert m.model_id.startswith("projects/unitune-test/locations/us-central1/models/")
+    assert m.endpoint.startswith("projects/unitune-test/locations/us-central1/endpoints/")
+    assert m.name == "vertex-test" and "generate_content" in m.invoke
+    messages = [e.message for e in harness.backend.events(ref)]
+    assert any(t.startswith("tuning job created (base model gemini-2.5-flash") for t in messages)
+    assert any("12 examples" in t for t in messages)
+    assert any(t.startswith("job ended: JOB_STATE_SUCCEEDED") for t in messages)
+    assert snap.raw and snap.raw.get("name") == ref.remote_id
