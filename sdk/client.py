@@ -355,7 +355,9 @@ class Client:
         return self.registry.record_snapshot(rec.id, snap).to_job()
 
     def resume(self, job_id: str) -> Job:
-        """Finish an interrupted submission, or resume a paused job where the vendor can."""
+        """Finish an interrupted submission; resume a paused job; or, where the backend can
+        (capability `resume`, e.g. local: restart from the last checkpoint), continue a job that
+        failed or was cancelled. A running or succeeded job is returned as it is."""
         rec = self.registry.get_job(job_id)
         be = self.backend(rec.backend)
         if not rec.submitted:
@@ -363,15 +365,24 @@ class Client:
                 raise UnituneError(f"job {rec.id} is {rec.status} and was never submitted",
                                    hint="run `unitune train` again for a new job")
             spec = self._spec_of(rec)
+            self._refuse_if_bad(be, spec, rec.backend)
             rec = self._submit(be, spec, rec, reconcile=True)
             return self.get(rec.id)
         job = self.get(rec.id)
-        if job.status is JobStatus.PAUSED:
+        restartable = job.status in (JobStatus.FAILED, JobStatus.CANCELLED) and \
+            bool(be.capabilities().get("resume"))
+        if job.status is JobStatus.PAUSED or restartable:
             if not hasattr(be, "resume"):
-                raise Unsupported(f"{rec.backend} cannot resume a paused job", backend=rec.backend)
+                raise Unsupported(f"{rec.backend} cannot resume a job", backend=rec.backend,
+                                  feature="resume")
             ref = rec.ref
             snap = self._retrying("resume", lambda: be.resume(ref))  # type: ignore[attr-defined]
             return self.registry.record_snapshot(rec.id, snap).to_job()
+        if job.status in (JobStatus.FAILED, JobStatus.CANCELLED):
+            reason = be.capabilities().get("resume").reason
+            raise Unsupported(f"job {rec.id} {job.status}; {rec.backend} cannot resume it"
+                              + (f" ({reason})" if reason else ""), backend=rec.backend,
+                              feature="resume", hint="run `unitune train --new` for a new job")
         return job
 
     def _spec_of(self, rec: JobRecord) -> JobSpec:

@@ -436,8 +436,10 @@ class Registry:
                 "progress_json = COALESCE(?, progress_json), "
                 "trained_tokens = COALESCE(?, trained_tokens), "
                 "billed_tokens = COALESCE(?, billed_tokens), "
-                "started_at = COALESCE(?, started_at), finished_at = COALESCE(?, finished_at) "
-                "WHERE id = ?",
+                "started_at = COALESCE(?, started_at), "
+                + ("finished_at = COALESCE(?, finished_at) " if snap.status.is_terminal
+                   else "finished_at = ? ")  # a resumed job is no longer finished
+                + "WHERE id = ?",
                 (error.model_dump_json() if error else None,
                  snap.model.model_dump_json() if snap.model else None,
                  snap.progress.model_dump_json() if snap.progress else None,

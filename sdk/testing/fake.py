@@ -533,15 +533,22 @@ class FakeBackend:
             return self._snapshot(job)
 
     def resume(self, ref: RemoteRef) -> Snapshot:
+        """A paused job continues; a failed or cancelled one restarts from its last step (as
+        from a checkpoint, with the scripted failure gone). A succeeded job cannot be resumed."""
         self._call("resume")
         with _state() as st:
             job = self._job(st, ref)
-            if job["raw"] != "PAUSED":
-                raise InvalidRequest(f"fake: only a paused job can be resumed (it is "
-                                     f"{job['raw']})", backend=self.name, status_code=400)
+            self._materialize(job, on_get=False)
+            if job["raw"] in ("COMPLETED", "PENDING", "VALIDATING", "TRAINING"):
+                raise InvalidRequest(f"fake: job {job['id']} is {job['raw']}; nothing to resume",
+                                     backend=self.name, status_code=400)
+            if job["raw"] in ("ERRORED", "STOPPED", "STOPPING"):
+                job.update(scenario="success", error=None, finished_at=None)
+                self._event(job, f"job restarted from step {job['step']}")
+            else:
+                self._event(job, "job resumed")
             job["raw"] = "TRAINING"
             job["anchor"] = time.time()
-            self._event(job, "job resumed")
             return self._snapshot(job)
 
     def metrics(self, ref: RemoteRef) -> list[Metrics]:

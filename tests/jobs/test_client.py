@@ -296,3 +296,21 @@ def test_poll_policy_from_env():
     assert PollPolicy.from_env({}).initial == 2.0 and PollPolicy.from_env({}).maximum == 30.0
     err = RateLimited("slow down", retry_after=7)
     assert p.retry_wait(0, err) == 7
+
+
+def test_resume_restarts_a_failed_job_where_the_backend_can(client, registry, tmp_path):
+    job = client.train(write_spec(tmp_path, fake={"scenario": "failure", "steps": 6}))
+    assert job.status is JobStatus.FAILED and job.finished_at is not None
+    resumed = client.resume(job.id)
+    assert resumed.status is JobStatus.RUNNING and resumed.error is None
+    assert resumed.finished_at is None
+    final = list(client.watch(job.id))[-1]
+    assert final.status is JobStatus.SUCCEEDED and final.id == job.id
+    assert len(FakeBackend.remote_jobs()) == 1
+    statuses = [h["status"] for h in registry.history(job.id)]
+    assert statuses.index("failed") < statuses.index("succeeded")
+
+
+def test_resume_of_a_succeeded_job_changes_nothing(client, tmp_path):
+    job = client.train(write_spec(tmp_path))
+    assert client.resume(job.id).status is JobStatus.SUCCEEDED
