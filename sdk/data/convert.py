@@ -395,8 +395,8 @@ class ConvertResult:
                 "errors": [p.to_dict() for p in self.errors]}
 
 
-def _open_out(path: Path):
-    if path.suffix == ".gz":
+def _open_out(path: Path, gz: bool):
+    if gz:
         return gzip.open(path, "wb")
     return open(path, "wb", buffering=1 << 20)
 
@@ -426,7 +426,7 @@ def convert_file(src: str | os.PathLike, to: str, dst: str | os.PathLike,
     counts = result.warning_counts
     dumps = orjson.dumps
     try:
-        with _open_out(tmp) as out:
+        with _open_out(tmp, dst_p.suffix == ".gz") as out:
             for ex in examples:
                 result.examples += 1
                 data, warns = to_format(ex, to)

@@ -46,9 +46,9 @@ class DedupeResult:
                 "duplicates": [{"line": a, "duplicate_of": b} for a, b in self.duplicates]}
 
 
-def _open_out(path: Path):
+def _open_out(path: Path, gz: bool | None = None):
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".gz":
+    if gz if gz is not None else path.suffix == ".gz":
         return gzip.open(path, "wb")
     return open(path, "wb", buffering=1 << 20)
 
@@ -138,7 +138,7 @@ def dedupe_file(src: str | os.PathLike, dst: str | os.PathLike, normalized: bool
     file_fmt = None if fmt == "auto" else fmt
     tmp = dst_p.with_name(dst_p.name + ".tmp")
     try:
-        with _open_out(tmp) as out:
+        with _open_out(tmp, dst_p.suffix == ".gz") as out:
             for raw in iter_raw_lines(src_p):
                 obj, problem = parse_line(raw)
                 example = None

@@ -130,3 +130,14 @@ def test_cli_split_and_dedupe(tmp_path):
     assert res.exit_code == 0
     assert json.loads(res.output)["removed"] == 5
     assert len(lines(tmp_path / "d.dedup.jsonl")) == 15
+
+
+def test_gz_outputs_are_compressed(tmp_path):
+    from unitune.data.convert import convert_file
+
+    src = write(tmp_path / "d.jsonl", [chat("q", "a"), chat("q", "a")])
+    convert_file(src, "vertex", tmp_path / "o.jsonl.gz")
+    dedupe_file(src, tmp_path / "u.jsonl.gz")
+    for name in ("o.jsonl.gz", "u.jsonl.gz"):
+        assert (tmp_path / name).read_bytes()[:2] == b"\x1f\x8b"
+    assert len(lines(tmp_path / "o.jsonl.gz")) == 2 and len(lines(tmp_path / "u.jsonl.gz")) == 1
