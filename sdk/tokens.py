@@ -11,8 +11,8 @@
   coefficients below were fitted against o200k_base on mixed English/Chinese/Japanese/Korean text;
   the fit's error is in `ESTIMATE_ERROR` and in every estimate's `.method`.
 
-`count_example` adds the per-message framing the vendor bills (OpenAI: 3 tokens per message, 1 per
-`name`, 3 to prime the reply; see FRAMING), not only the content.
+`count_example` adds the per-message framing the vendor bills (OpenAI: 3 tokens per message + the
+role's token, 1 per `name`, 3 to prime the reply; see FRAMING), not only the content.
 """
 from __future__ import annotations
 
@@ -332,9 +332,11 @@ class Framing:
 
 
 FRAMING: dict[str, Framing] = {
-    # OpenAI cookbook `num_tokens_from_messages` (gpt-3.5/4/4o/4.1): <|start|>role\n … <|end|>
-    "openai": Framing(3, 1, 3, 3, "OpenAI cookbook num_tokens_from_messages"),
-    "azure": Framing(3, 1, 3, 3, "same models as OpenAI"),
+    # OpenAI cookbook `num_tokens_from_messages` (gpt-3.5/4/4o/4.1): 3 framing tokens per
+    # message plus the role's own tokens (every role name is 1 token in o200k and cl100k), 1 per
+    # `name`, 3 to prime the reply.
+    "openai": Framing(4, 1, 3, 3, "OpenAI cookbook num_tokens_from_messages"),
+    "azure": Framing(4, 1, 3, 3, "same models as OpenAI"),
     # Llama 3 / Nova / Claude chat templates: header + end-of-turn tokens, ~4 per turn (estimate)
     "bedrock": Framing(4, 1, 1, 3, "estimate from the Llama 3 / Nova / Claude chat templates"),
     # Gemini: <start_of_turn>role\n … <end_of_turn>\n (estimate)
