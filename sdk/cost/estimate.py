@@ -122,8 +122,13 @@ def resolve_epochs(spec_epochs: Any, info: Any, n_examples: int) -> tuple[int, s
 # token counting
 
 
-def _counter_key(info: Any) -> tuple[str, str]:
-    return (getattr(info, "tokenizer", "estimate") or "estimate", getattr(info, "backend", "") or "")
+def _counter_key(info: Any) -> tuple[str, Any]:
+    """Models with the same tokenizer and the same per-message framing share one count."""
+    from ..tokens import framing_for
+
+    f = framing_for(info)
+    return (getattr(info, "tokenizer", "estimate") or "estimate",
+            (f.per_message, f.per_name, f.priming, f.per_tool_call))
 
 
 def resolve_hf_tokenizer(tokenizer: str) -> str:
@@ -181,7 +186,7 @@ def _iter_examples(path: Path, fmt: str, report: Any):
 
 
 def count_tokens(spec: Any, infos: Iterable[Any], data: str | Path | None = None,
-                 validation: str | Path | None = None) -> dict[tuple[str, str], TokenStats]:
+                 validation: str | Path | None = None) -> dict[tuple[str, Any], TokenStats]:
     """Read the spec's data once and count tokens per distinct (tokenizer, backend framing).
 
     `data` overrides the spec's training file (the `--data` of `unitune compare`). A validation
@@ -206,8 +211,8 @@ def count_tokens(spec: Any, infos: Iterable[Any], data: str | Path | None = None
     report = Report(file=str(train_path), max_problems=1000)
     fmt = getattr(spec.data, "format", "auto") or "auto"
 
-    def counts_for(path: Path) -> dict[tuple[str, str], list[int]]:
-        out: dict[tuple[str, str], list[int]] = {k: [] for k in fns}
+    def counts_for(path: Path) -> dict[tuple[str, Any], list[int]]:
+        out: dict[tuple[str, Any], list[int]] = {k: [] for k in fns}
         for ex in _iter_examples(path, fmt, report):
             for k, (fn, _m, _e) in fns.items():
                 out[k].append(fn(ex))
