@@ -84,6 +84,13 @@ def load_model(spec, path: str, eff, hw, ctx: RunContext):
     if quant is not None:
         from peft import prepare_model_for_kbit_training
 
+        quantized = sorted({type(m).__name__ for m in model.modules()
+                            if type(m).__name__ in ("Linear4bit", "Linear8bitLt")})
+        n_quantized = sum(1 for m in model.modules() if type(m).__name__ in quantized)
+        if ctx.is_main:
+            ctx.files.update_status(quantized_modules={"types": quantized, "count": n_quantized})
+            ctx.files.event(f"base quantized: {n_quantized} {'/'.join(quantized)} layers")
+
         model = prepare_model_for_kbit_training(
             model, use_gradient_checkpointing=eff.activation_checkpointing)
     model.config.use_cache = False
@@ -128,12 +135,12 @@ def common_args(spec, eff, ctx: RunContext, *, has_eval: bool) -> dict[str, Any]
         bf16=eff.precision == "bf16",
         fp16=eff.precision == "fp16",
         use_cpu=eff.device == "cpu",
-        gradient_checkpointing=eff.activation_checkpointing,
+        activation_checkpointing=eff.activation_checkpointing,
         dataloader_num_workers=0,
         max_length=eff.max_length,
     )
     if eff.activation_checkpointing:
-        args["gradient_checkpointing_kwargs"] = {"use_reentrant": False}
+        args["activation_checkpointing_kwargs"] = {"use_reentrant": False}
     if has_eval:
         args["eval_strategy"] = "steps"
         args["eval_steps"] = int(opts.get("eval_steps", args["save_steps"]))
