@@ -66,7 +66,7 @@ def retry_config(options: dict[str, Any]):
 
     mode = str(options.get("retry_mode") or os.environ.get("AWS_RETRY_MODE") or "standard")
     attempts = int(options.get("max_attempts") or os.environ.get("AWS_MAX_ATTEMPTS") or 8)
-    return Config(retries={"mode": mode, "max_attempts": attempts},
+    return Config(retries={"mode": mode, "total_max_attempts": attempts},
                   user_agent_extra="unitune")
 
 

@@ -306,7 +306,11 @@ class BedrockBackend:
         from .aws import aws_call, error_code
         from .data import s3_key, upload
 
-        existing = self.find(ctx.idempotency_key)
+        from unitune.catalog import find_model
+
+        # the job's region is known from the spec alone: look there before any work or upload
+        region = self.region(spec, find_model(NAME, spec.model_for(NAME)))
+        existing = self._find_in(ctx.idempotency_key, [region])
         if existing is not None:
             ctx.log(f"bedrock job {existing.extra.get('job_name')} already exists; re-attaching")
             return existing
@@ -364,7 +368,7 @@ class BedrockBackend:
         except InvalidRequest as exc:
             if error_code(exc) in ("ResourceInUseException", "ConflictException"):
                 # a previous attempt got through (lost response): attach to it
-                found = self.find(ctx.idempotency_key)
+                found = self._find_in(ctx.idempotency_key, [an.region])
                 if found is not None:
                     return found
             raise
@@ -385,11 +389,17 @@ class BedrockBackend:
         return regions
 
     def find(self, idempotency_key: str) -> RemoteRef | None:
-        """The job created for this key: by its derived name, confirmed by its job tag."""
+        """The job created for this key: by its derived name, confirmed by its job tag.
+
+        Without a spec the job's region is not known: the configured region is searched first,
+        then every region the catalog tunes Bedrock models in."""
+        return self._find_in(idempotency_key, self._search_regions())
+
+    def _find_in(self, idempotency_key: str, regions: list[str]) -> RemoteRef | None:
         from .aws import aws_call
 
         job_name = naming.job_name_for(idempotency_key)
-        for region in self._search_regions():
+        for region in regions:
             bedrock = self.client("bedrock", region)
             with aws_call("list_model_customization_jobs"):
                 pages = bedrock.get_paginator("list_model_customization_jobs").paginate(
