@@ -15,8 +15,8 @@ from typing import Iterator
 
 from ..errors import DataError
 from .example import Example, PreferenceExample
-from .formats import FORMATS, NORMALIZERS, Ctx, _type_name, canonical_format, compatible, \
-    detect_format
+from .formats import FORMATS, NORMALIZERS, Ctx, _type_name, belongs_to, canonical_format, \
+    compatible, detect_format
 from .reader import iter_raw_lines, parse_line
 from .report import Problem, Report
 
@@ -136,6 +136,8 @@ def _iterate(path, fmt: str, rep: Report, strict: bool) -> Iterator[Example | Pr
                     use = file_fmt
                 elif compatible(detected, file_fmt):
                     use = detected
+                elif belongs_to(obj, file_fmt):  # e.g. a DPO line with only `prompt`
+                    use = file_fmt
                 else:
                     p = Problem(
                         code="mixed_formats", severity="error", line=number, file=file,

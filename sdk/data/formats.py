@@ -174,8 +174,16 @@ def _content_parts(parts: list, path: str, ctx: Ctx) -> list | None:
                 continue
             ctx.wrong(f"{path}[{j}]", "an object", part)
             continue
-        ptype = part.get("type", "text")
-        if ptype == "text" or ("type" not in part and "text" in part):
+        ptype = part.get("type", _MISSING)
+        if ptype is _MISSING:
+            if "text" not in part:
+                ctx.missing(f"{path}[{j}].type")
+                continue
+            ctx.warning("missing_part_type", f"{path}[{j}]",
+                        "content part has no `type`; OpenAI expects {\"type\": \"text\", ...}",
+                        hint='add "type": "text" (or convert the file with `unitune convert`)')
+            ptype = "text"
+        if ptype == "text":
             text = part.get("text", _MISSING)
             if text is _MISSING:
                 ctx.missing(f"{path}[{j}].text")
@@ -837,6 +845,21 @@ def norm_vertex(obj: dict, ctx: Ctx) -> Example | None:
 
 
 # ---------------------------------------------------------------------------------------------
+
+# The top-level keys each format defines: a line whose keys all belong to the file's format is
+# normalized as that format (so a missing key is reported as missing, not as another format).
+TOP_KEYS: dict[str, frozenset] = {
+    "messages": _TOP_MESSAGES, "alpaca": _TOP_ALPACA, "prompt-completion": _TOP_PC,
+    "sharegpt": _TOP_SHAREGPT, "openai-dpo": _TOP_ODPO, "trl-dpo": _TOP_TRL,
+    "bedrock-converse": _TOP_CONVERSE, "bedrock-claude": _TOP_CLAUDE, "vertex": _TOP_VERTEX,
+}
+
+
+def belongs_to(obj: dict, fmt: str) -> bool:
+    """True when every top-level key of `obj` is one that format `fmt` defines."""
+    keys = TOP_KEYS[fmt]
+    return all(k in keys for k in obj)
+
 
 NORMALIZERS: dict[str, Callable[[dict, Ctx], Example | PreferenceExample | None]] = {
     "messages": norm_messages,

@@ -165,3 +165,20 @@ def test_streams_without_reading_everything(tmp_path):
     assert next(it).line == 1  # the broken last line has not been reached yet
     with pytest.raises(DataError):
         list(it)
+
+
+def test_a_line_with_only_the_files_keys_reports_what_is_missing(tmp_path):
+    f = write(tmp_path / "a.jsonl", [{"prompt": "q", "chosen": "g", "rejected": "b"},
+                                     {"prompt": "q2"}])
+    rep = Report()
+    assert len(list(load_examples(f, report=rep))) == 1
+    assert [(p.line, p.code, p.path) for p in rep.problems] == [
+        (2, "missing_field", "chosen"), (2, "missing_field", "rejected")]
+    conv = {"schemaVersion": "bedrock-conversation-2024",
+            "messages": [{"role": "user", "content": [{"text": "q"}]},
+                         {"role": "assistant", "content": [{"text": "a"}]}]}
+    f = write(tmp_path / "b.jsonl", [conv, {"messages": [{"role": "user", "content": "q"}]}])
+    rep = Report()
+    list(load_examples(f, report=rep))
+    assert [(p.line, p.code, p.path) for p in rep.problems] == [
+        (2, "wrong_type", "messages[0].content")]

@@ -292,3 +292,10 @@ def test_vertex_errors():
 def test_not_an_object():
     ex, probs = norm([1, 2], "messages")
     assert ex is None and codes(probs) == [("not_an_object", None)]
+
+
+def test_untyped_text_parts_warn_in_openai_data():
+    ex, probs = norm({"messages": [{"role": "user", "content": [{"text": "hi"}]}]}, "messages")
+    assert ex is not None and codes(probs) == [("missing_part_type", "messages[0].content[0]")]
+    ex, probs = norm({"messages": [{"role": "user", "content": [{"url": "x"}]}]}, "messages")
+    assert ex is None and codes(probs) == [("missing_field", "messages[0].content[0].type")]

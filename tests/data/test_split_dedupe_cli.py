@@ -1,7 +1,6 @@
 """split, dedupe and the convert/split/dedupe commands."""
 import gzip
 import json
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
