@@ -13,9 +13,11 @@ import zlib
 from pathlib import Path
 from typing import Iterator
 
+import orjson
+
 from ..errors import DataError
 from .example import Example, PreferenceExample
-from .formats import FORMATS, NORMALIZERS, Ctx, _type_name, belongs_to, canonical_format, \
+from .formats import FORMATS, NORMALIZERS, TOP_KEYS, Ctx, _type_name, canonical_format, \
     compatible, detect_format
 from .reader import iter_raw_lines, parse_line
 from .report import Problem, Report
@@ -77,36 +79,39 @@ def _iterate(path, fmt: str, rep: Report, strict: bool) -> Iterator[Example | Pr
     file = rep.file
     problems = rep.problems
     file_fmt: str | None = None if fmt == "auto" else fmt
+    auto = fmt == "auto"
     first_line = 0
     if file_fmt:
         rep.format = file_fmt
     pending: list[tuple[int, object]] = []  # lines seen before the format is known
-    normalizers = NORMALIZERS
     limit = getattr(rep, "max_problems", None)
+    ctx = Ctx(0, problems, file)  # reused line after line (hot path: no allocation)
+    loads, decode_error = orjson.loads, orjson.JSONDecodeError
+    file_keys = TOP_KEYS[file_fmt] if file_fmt else frozenset()
+    file_norm = NORMALIZERS[file_fmt] if file_fmt else None
 
-    def run(obj, line: int, use: str):
-        start = len(problems)
-        ctx = Ctx(line, problems, file)
-        ex = normalizers[use](obj, ctx)
-        if strict and ctx.failed:
-            _raise(next(p for p in problems[start:] if p.severity == "error"))
-        if len(problems) > start:
-            if strict:
-                del problems[start:]  # warnings are not kept without a report
-            elif limit is not None:
-                rep.enforce_limit()
-        return None if ctx.failed else ex
+    def settle(start: int) -> None:
+        """After normalizing one line: raise in strict mode, keep the report within its limit."""
+        if strict:
+            if ctx.failed:
+                _raise(next(p for p in problems[start:] if p.severity == "error"))
+            del problems[start:]  # warnings are not kept without a report
+        elif limit is not None:
+            rep.enforce_limit()
 
     try:
         for raw in iter_raw_lines(path):
             rep.examples += 1
             number = raw.number
-            obj, problem = parse_line(raw, file)
-            if problem is not None:
-                rep.add(problem)
-                if strict:
-                    _raise(problem)
-                continue
+            try:
+                obj = loads(raw.data)
+            except decode_error:
+                _, problem = parse_line(raw, file)
+                if problem is not None:
+                    rep.add(problem)
+                    if strict:
+                        _raise(problem)
+                    continue
             if type(obj) is not dict:
                 p = Problem(code="not_an_object", severity="error", line=number, file=file,
                             message=f"line is {_type_name(obj)}, not a JSON object",
@@ -115,7 +120,8 @@ def _iterate(path, fmt: str, rep: Report, strict: bool) -> Iterator[Example | Pr
                 if strict:
                     _raise(p)
                 continue
-            if file_fmt is None:  # auto-detect from the first recognisable line
+            norm = file_norm
+            if file_norm is None:  # auto-detect from the first recognisable line
                 detected = detect_format(obj)
                 if detected is None:
                     if len(pending) >= _MAX_UNDETECTED:
@@ -124,35 +130,40 @@ def _iterate(path, fmt: str, rep: Report, strict: bool) -> Iterator[Example | Pr
                     continue
                 file_fmt, first_line = detected, number
                 rep.format = file_fmt
+                file_keys, file_norm = TOP_KEYS[file_fmt], NORMALIZERS[file_fmt]
+                norm = file_norm
                 for pnum, pobj in pending:  # earlier unrecognisable lines: report their gaps
-                    ex = run(pobj, pnum, file_fmt)
-                    if ex is not None:
+                    start = len(problems)
+                    ctx.line, ctx.failed = pnum, False
+                    ex = file_norm(pobj, ctx)
+                    if len(problems) > start:
+                        settle(start)
+                    if not ctx.failed:
                         yield ex
                 pending = []
-                use = detected
-            elif fmt == "auto":
+            elif auto and not file_keys.issuperset(obj):
+                # keys outside the file's format: another format, or just unknown keys?
                 detected = detect_format(obj)
-                if detected is None or detected == file_fmt:
-                    use = file_fmt
-                elif compatible(detected, file_fmt):
-                    use = detected
-                elif belongs_to(obj, file_fmt):  # e.g. a DPO line with only `prompt`
-                    use = file_fmt
-                else:
-                    p = Problem(
-                        code="mixed_formats", severity="error", line=number, file=file,
-                        message=f"line {number} is in {detected!r} format but the file is "
-                                f"{file_fmt!r} (detected from line {first_line})",
-                        hint="one file must use one format; convert the odd lines with "
-                             "`unitune convert` or split the file")
-                    rep.add(p)
-                    if strict:
-                        _raise(p)
-                    continue
-            else:
-                use = file_fmt
-            ex = run(obj, number, use)
-            if ex is not None:
+                if detected is not None and detected != file_fmt:
+                    if compatible(detected, file_fmt):
+                        norm = NORMALIZERS[detected]
+                    else:
+                        p = Problem(
+                            code="mixed_formats", severity="error", line=number, file=file,
+                            message=f"line {number} is in {detected!r} format but the file is "
+                                    f"{file_fmt!r} (detected from line {first_line})",
+                            hint="one file must use one format; convert the odd lines with "
+                                 "`unitune convert` or split the file")
+                        rep.add(p)
+                        if strict:
+                            _raise(p)
+                        continue
+            start = len(problems)
+            ctx.line, ctx.failed = number, False
+            ex = norm(obj, ctx)
+            if len(problems) > start:
+                settle(start)
+            if not ctx.failed:
                 yield ex
     except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise DataError(f"{file}: cannot read ({exc})",

@@ -855,12 +855,6 @@ TOP_KEYS: dict[str, frozenset] = {
 }
 
 
-def belongs_to(obj: dict, fmt: str) -> bool:
-    """True when every top-level key of `obj` is one that format `fmt` defines."""
-    keys = TOP_KEYS[fmt]
-    return all(k in keys for k in obj)
-
-
 NORMALIZERS: dict[str, Callable[[dict, Ctx], Example | PreferenceExample | None]] = {
     "messages": norm_messages,
     "alpaca": norm_alpaca,
