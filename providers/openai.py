@@ -1210,12 +1210,12 @@ class AzureOpenAIBackend(OpenAIBackend):
         else:
             cost_line = (f"A {sku_name} deployment of {model} costs ${cost[0]:.2f}/hour while it exists "
                          f"({cost[1]}), plus per-token inference; `unitune undeploy` removes it.")
-        self._log(cost_line)
         body = {"sku": {"name": sku_name, "capacity": capacity},
                 "properties": {"model": {"format": "OpenAI", "name": model, "version": "1"}}}
         if dry_run:
             return (f"{cost_line}\nwould PUT deployment {name!r} (sku {sku_name}, capacity {capacity}) "
                     f"for model {model}")
+        self._log(cost_line)  # before anything is created
         url, headers = self._arm(opts)
         resp = self._arm_request("PUT", f"{url}/{name}", headers, opts, body)
         state = ((resp.json() or {}).get("properties") or {}).get("provisioningState")

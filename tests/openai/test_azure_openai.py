@@ -94,8 +94,9 @@ def test_deploy_and_undeploy_through_arm(azure_backend, azure_env, tmp_path, cap
     text = azure_backend.deploy(ref, opts, dry_run=True)
     assert isinstance(text, str) and "/hour" in text and "would PUT" in text
     assert not server.deployments
-    assert logs and "$1.70/hour" in logs[0]  # the catalog's price, printed before anything happens
+    assert "$1.70/hour" in text and not logs
     handle = azure_backend.deploy(ref, opts)
+    assert logs and "$1.70/hour" in logs[0]  # the catalog price, printed before the PUT
     (dep,) = server.deployments.values()
     assert dep["properties"]["model"]["name"] == handle.model_id
     assert dep["sku"] == {"name": "Standard", "capacity": 1}
