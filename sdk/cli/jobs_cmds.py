@@ -249,7 +249,15 @@ def register(app: typer.Typer) -> None:
         """Submit a job (or re-attach to the one this spec + data already has) and wait for it."""
         client = _client(quiet=as_json)
         with _Progress(quiet=as_json) as progress:
-            job = client.train(spec, backend, detach=detach, new=new, on_update=progress)
+            try:
+                job = client.train(spec, backend, detach=detach, new=new, on_update=progress)
+            except KeyboardInterrupt:
+                if progress.job is None or not progress.job.submitted:
+                    raise
+                jid = progress.job.id
+                raise fail(f"stopped waiting; job {jid} keeps running at {progress.job.backend}",
+                           f"`unitune watch {jid}` follows it again, `unitune cancel {jid}` "
+                           "stops it", 130) from None
         if detach and not job.status.is_terminal:
             if as_json:
                 print_json(_job_dict(job))
