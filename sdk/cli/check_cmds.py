@@ -9,9 +9,16 @@ from typing import List, Optional
 
 import typer
 
-from .common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, console, fail, handle_errors, print_json
+from .common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, fail, handle_errors, print_json
 
 LISTING_CAP = 50  # problems listed in the human view (the JSON carries all of them)
+
+
+def console():
+    # soft_wrap: one problem per line (file:line stays greppable), the terminal wraps visually
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
 
 
 def _run(file: str, targets: list[str], max_problems: int | None):
