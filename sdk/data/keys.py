@@ -11,7 +11,7 @@ from hashlib import blake2b
 
 import orjson
 
-from .example import Example, Message, PreferenceExample, text_of
+from .example import Example, Message, PreferenceExample, has_non_text, text_of
 
 _SEP = "\x1f"  # unit separator: cannot be confused with text in a sane dataset
 _RS = "\x1e"
@@ -28,6 +28,13 @@ def _exact_msgs(messages: list[Message]) -> list:
     return [(m.role, m.content, m.name, _calls(m), m.tool_call_id, m.weight) for m in messages]
 
 
+def _dumps_any(value) -> bytes:
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # e.g. an integer beyond 64 bits
+        return repr(value).encode("utf-8", "surrogatepass")
+
+
 def _digest(data: bytes) -> bytes:
     return blake2b(data, digest_size=16).digest()
 
@@ -40,11 +47,7 @@ def exact_key(example: Example | PreferenceExample) -> bytes:
     else:
         payload = ("E", _exact_msgs(example.messages), example.tools,
                    example.parallel_tool_calls)
-    try:
-        data = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
-    except TypeError:  # e.g. an integer beyond 64 bits inside `tools`
-        data = repr(payload).encode("utf-8", "surrogatepass")
-    return _digest(data)
+    return _digest(_dumps_any(payload))
 
 
 def normalize_text(text: str) -> str:
@@ -58,6 +61,10 @@ def _norm_msgs(messages: list[Message], out: list[str]) -> None:
         text = content if isinstance(content, str) else text_of(content)
         out.append(m.role)
         out.append(" ".join(text.split()).lower())
+        if type(content) is list and has_non_text(content):
+            # the same words about a different image are not a duplicate
+            media = [p for p in content if isinstance(p, dict) and "text" not in p]
+            out.append(_dumps_any(media).decode("utf-8", "replace"))
         if m.tool_calls:
             for c in m.tool_calls:
                 out.append(c.name)

@@ -73,3 +73,12 @@ def test_file_sha256_streams_and_matches_hashlib(tmp_path):
     g = tmp_path / "x.jsonl.gz"
     g.write_bytes(gzip.compress(b"{}\n"))
     assert file_sha256(g) == hashlib.sha256(g.read_bytes()).hexdigest()
+
+
+def test_normalized_key_sees_images():
+    def with_image(url):
+        return Example([Message("user", [{"type": "text", "text": "What is this?"},
+                                         {"type": "image_url", "image_url": {"url": url}}]),
+                        Message("assistant", "A cat.")])
+    assert normalized_key(with_image("a.png")) != normalized_key(with_image("b.png"))
+    assert normalized_key(with_image("a.png")) == normalized_key(with_image("a.png"))
