@@ -37,7 +37,8 @@ def _ctx(tmp_path: Path, key: str | None = None) -> SubmitContext:
 
 
 def watch(harness, ref: RemoteRef, *, until=lambda s: s.status.is_terminal) -> Snapshot:
-    deadline = time.monotonic() + getattr(harness, "timeout_s", 60)
+    timeout_s = getattr(harness, "timeout_s", 60)
+    deadline = time.monotonic() + timeout_s
     while True:
         harness.advance(ref)
         snap = harness.backend.get(ref)
@@ -45,7 +46,7 @@ def watch(harness, ref: RemoteRef, *, until=lambda s: s.status.is_terminal) -> S
             return snap
         if time.monotonic() > deadline:
             pytest.fail(f"job {ref.remote_id} still {snap.status} ({snap.raw_status}) after "
-                        f"{harness.timeout_s}s")
+                        f"{timeout_s}s")
         time.sleep(0.05)
 
 

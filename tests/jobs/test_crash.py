@@ -202,3 +202,16 @@ def _flatten(obj):
             yield from _flatten(v)
     else:
         yield obj
+
+
+def test_ctrl_c_while_waiting_leaves_the_job_running(tmp_path, env):
+    spec = write_spec(tmp_path, fake={"advance": "time", "tick_seconds": 0.2, "steps": 50})
+    proc = _start(spec, env)
+    _wait_for(lambda: any(r.status.value == "running" for r in _rows()), proc)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    assert "keeps running" in err and "Traceback" not in err
+    [row] = _rows()
+    assert row.submitted and not row.is_terminal
+    assert len(FakeBackend.remote_jobs()) == 1
