@@ -171,7 +171,8 @@ class VertexBackend:
             "learning_rate_multiplier": YES,
             "max_seq_length": no("Vertex fixes the example length (131,072 tokens for Gemini "
                                  "2.5; longer examples are truncated); unitune checks it"),
-            "tools": YES,
+            "tools": no("unitune's Gemini converter does not write functionCall / "
+                        "functionResponse parts yet; tool calls are dropped with a warning"),
             "images": YES,
             "weights": no("Gemini tuning trains on every model turn; per-message weights are "
                           "not supported"),
@@ -525,8 +526,15 @@ class VertexBackend:
         return uris
 
     def find(self, idempotency_key: str) -> RemoteRef | None:
+        """The job carrying this key's label, looked up in the last spec's project and location
+        (else UNITUNE_VERTEX_* / GOOGLE_CLOUD_* / the ADC project)."""
         settings = self.settings_for(None)
-        client, settings = self._client(settings)
+        try:
+            client, settings = self._client(settings)
+        except SpecError:
+            # No project known without the spec (a fresh process resuming a job). `submit`
+            # looks the key up again with the spec's project before creating anything.
+            return None
         return self._find(client, settings, idempotency_key)
 
     def _find(self, client, settings: VertexSettings, key: str) -> RemoteRef | None:

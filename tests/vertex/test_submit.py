@@ -160,7 +160,9 @@ def test_rerun_with_the_same_key_never_creates_a_second_job(harness: Harness, tm
     ctx = _ctx(tmp_path)
     harness.arrange("slow")
     first = harness.backend.submit(spec, ctx)
-    again = VertexBackend().submit(spec, ctx)  # a new process: nothing cached
+    fresh = VertexBackend()  # a new process resuming: no spec seen, no project in the env
+    assert fresh.find(ctx.idempotency_key) is None  # cannot know where to look …
+    again = fresh.submit(spec, ctx)  # … but submit looks again with the spec's project
     assert again.remote_id == first.remote_id
     assert len(harness.fake.creates()) == 1
     lists = [r for r in harness.fake.requests if r["verb"] == "list"]
