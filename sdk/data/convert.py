@@ -366,6 +366,24 @@ def to_format(example: Example | PreferenceExample, to: str
     return _SFT_RENDERERS[to](example, warn), warn.items
 
 
+def from_format(obj: Any, fmt: str = "auto", line: int = 0
+                ) -> tuple[Example | PreferenceExample | None, list[Problem]]:
+    """The inverse of `to_format`: one parsed line (any input format, or a target's output)
+    back to a canonical example, with the problems found; `(None, problems)` when it is not a
+    usable example."""
+    from .formats import canonical_format, detect_format, normalize
+
+    problems: list[Problem] = []
+    # `openai` holds chat lines or DPO lines: tell them apart by their keys
+    name = detect_format(obj) if fmt in ("auto", "openai") else (
+        canonical_format(READ_BACK_FORMAT.get(fmt, fmt)) or canonical_format(fmt))
+    if name is None:
+        problems.append(Problem(code="unknown_format", line=line or None,
+                                message="cannot tell the data format of this line"))
+        return None, problems
+    return normalize(obj, name, line, problems), problems
+
+
 # ---------------------------------------------------------------------------------------------
 
 @dataclass

@@ -7,7 +7,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from unitune.data.convert import TARGETS, to_format
+from unitune.data.convert import TARGETS, from_format, to_format
 from unitune.data.dataset import load_examples
 from unitune.data.example import Example, Message, PreferenceExample, ToolCall
 from unitune.data.formats import detect_format, normalize
@@ -64,6 +64,9 @@ def roundtrip(example, target):
     problems = []
     back = normalize(obj, detect_format(obj), 0, problems)
     assert [p for p in problems if p.severity == "error"] == [], problems
+    # the same through the public inverse, told the target's name
+    again, _ = from_format(obj, target)
+    assert again == back
     return back, warnings
 
 
