@@ -103,7 +103,8 @@ def test_lossy_conversions_always_warn(example, target):
 
 
 @SETTINGS
-@given(plain_chats(max_pairs=2), text, text, st.sampled_from(["openai", "openai-dpo", "trl-dpo"]))
+@given(plain_chats(max_pairs=2), text, text,
+       st.sampled_from(["openai", "openai-dpo", "trl-dpo"]))
 def test_preference_round_trip(chat, good, bad, target):
     prompt = chat.messages[:-1]
     pref = PreferenceExample(prompt, [Message("assistant", good)], [Message("assistant", bad)])
