@@ -100,6 +100,11 @@ def map_error(exc: BaseException, operation: str) -> BackendError:
         code = str(err.get("Code") or "Unknown")
         message = str(err.get("Message") or exc)
         status = (exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+        if message.lstrip().startswith("<") or code == str(status):
+            # no JSON error body (an HTML page from a proxy or a fake that lacks the call)
+            message = (f"HTTP {status} without an AWS error body — does the endpoint "
+                       "(AWS_ENDPOINT_URL) implement this call?")
+        message = message.strip().splitlines()[0][:500] if message.strip() else code
         cls, hint = _CODES.get(code, (None, None))  # type: ignore[assignment]
         if cls is None:
             from unitune.errors import from_http_status
