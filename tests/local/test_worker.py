@@ -1,0 +1,108 @@
+"""The local job as a detached process: resume after SIGKILL reproduces an uninterrupted run,
+SIGTERM cancels with a checkpoint, and a two-process torchrun (gloo) run trains on both ranks."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from unitune.backends import SubmitContext
+from unitune.job import JobStatus
+
+from .conftest import make_spec, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def ctx_for(home: Path) -> SubmitContext:
+    job_id = f"ut-test-{uuid.uuid4().hex[:8]}"
+    return SubmitContext(job_id=job_id, idempotency_key=f"key-{job_id}", work_dir=home / "jobs" / job_id)
+
+
+def terminal(backend, ref, timeout: float = 240.0):
+    return wait_for(lambda: (s := backend.get(ref)).status.is_terminal and s, timeout, 0.2)
+
+
+def steps_logged(job_dir: Path) -> int:
+    from unitune.local.jobfiles import read_jsonl
+
+    return max((r["step"] for r in read_jsonl(job_dir / "metrics.jsonl")), default=0)
+
+
+def test_resume_after_sigkill_matches_uninterrupted_run(tiny_home, chat_file):
+    from unitune.local.backend import DIED, LocalBackend
+
+    backend = LocalBackend()
+    spec = make_spec(chat_file, steps=24, batch=4, lr=1e-2, options={"save_steps": 5})
+    ctx_a, ctx_b = ctx_for(tiny_home), ctx_for(tiny_home)
+    ref_a = backend.submit(spec, ctx_a)  # uninterrupted, in parallel with the interrupted one
+    ref_b = backend.submit(spec, ctx_b)
+    job_b = Path(ref_b.extra["job_dir"])
+    wait_for(lambda: steps_logged(job_b) >= 7, timeout=240, interval=0.005)
+    pid = int((job_b / "pid").read_text())
+    os.killpg(pid, signal.SIGKILL)
+    killed_at = steps_logged(job_b)
+    snap = wait_for(lambda: (s := backend.get(ref_b)).status is JobStatus.FAILED and s, 30)
+    assert snap.error is not None and snap.error.message == DIED
+    assert killed_at < 24, "the run ended before it could be killed"
+
+    ckpt = max(int(p.name.split("-")[1]) for p in (job_b / "checkpoints").glob("checkpoint-*"))
+    snap = backend.resume(ref_b)
+    assert not snap.status.is_terminal
+    assert terminal(backend, ref_b).status is JobStatus.SUCCEEDED
+    assert terminal(backend, ref_a).status is JobStatus.SUCCEEDED
+
+    a = {m.step: m for m in backend.metrics(ref_a)}
+    b = {m.step: m for m in backend.metrics(ref_b)}
+    assert sorted(a) == sorted(b) == list(range(1, 25))
+    for step in range(ckpt + 1, 25):  # every step after the checkpoint, recomputed on resume
+        assert b[step].train_loss == a[step].train_loss, (step, a[step].train_loss, b[step].train_loss)
+        assert b[step].learning_rate == a[step].learning_rate
+        assert b[step].tokens_seen == a[step].tokens_seen  # offset carried across the restart
+    events = [e.message for e in backend.events(ref_b)]
+    assert any(m.startswith(f"resuming from checkpoint-{ckpt}") for m in events), events
+
+
+def test_sigterm_cancels_with_a_checkpoint(tiny_home, chat_file):
+    from unitune.local.backend import LocalBackend
+
+    backend = LocalBackend()
+    spec = make_spec(chat_file, steps=100000, options={"save_steps": 100000})
+    ref = backend.submit(spec, ctx_for(tiny_home))
+    job = Path(ref.extra["job_dir"])
+    wait_for(lambda: steps_logged(job) >= 2, timeout=240)
+    backend.cancel(ref)
+    snap = terminal(backend, ref, 120)
+    assert snap.status is JobStatus.CANCELLED
+    status = json.loads((job / "status.json").read_text())
+    ckpt = Path(status["checkpoint"])
+    assert ckpt.name == f"checkpoint-{status['step']}" and status["step"] >= 2
+    assert (ckpt / "trainer_state.json").exists() and (ckpt / "adapter_model.safetensors").exists()
+    assert (ckpt / "optimizer.pt").exists()
+
+
+def test_two_process_torchrun_trains_on_both_ranks(tiny_home, chat_file):
+    from unitune.local.backend import LocalBackend
+
+    backend = LocalBackend()
+    spec = make_spec(chat_file, steps=4, batch=4, options={"gpus": 2, "strategy": "ddp"})
+    ref = backend.submit(spec, ctx_for(tiny_home))
+    job = Path(ref.extra["job_dir"])
+    launch = json.loads((job / "job.json").read_text())["launches"][0]["argv"]
+    assert "torch.distributed.run" in launch and "--nproc_per_node" in launch
+    snap = terminal(backend, ref)
+    assert snap.status is JobStatus.SUCCEEDED, (snap.raw_status, snap.error, (job / "worker.log").read_text()[-2000:])
+    ranks = [json.loads((job / "ranks" / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert {r["world_size"] for r in ranks} == {2}
+    assert ranks[0]["pid"] != ranks[1]["pid"]
+    assert all(r["steps"] == 4 and r["local_tokens"] > 0 for r in ranks)
+    # DDP kept the replicas identical: both ranks hold the same trained adapter
+    assert ranks[0]["trainable_digest"] == ranks[1]["trainable_digest"]
+    status = json.loads((job / "status.json").read_text())
+    assert status["effective_config"]["world_size"] == 2
+    assert status["effective_config"]["effective_batch_size"] == 4
