@@ -70,11 +70,12 @@ def _label_key(text: str) -> str | None:
 @dataclass
 class _DataFile:
     which: str
-    source: Path
+    source: Path  # the user's file (for a split: the training file it came from)
     converted: Path
     examples: int
     bytes: int
     sha256: str
+    note: str = ""
 
 
 @dataclass
@@ -258,8 +259,10 @@ class VertexBackend:
             uri = f"gs://{bucket}/{settings_mod_object(settings, f.sha256)}"
             param = ("supervisedTuningSpec.trainingDatasetUri" if f.which == "train"
                      else "supervisedTuningSpec.validationDatasetUri")
-            rows.append(PlanRow(f"data.{f.which}", str(f.source), param, uri,
-                                note=f"{f.examples} examples converted to Gemini contents JSONL"))
+            value = spec.data.validation if f.which == "validation" else str(f.source)
+            rows.append(PlanRow(f"data.{f.which}", value, param, uri,
+                                note=f"{f.note}{f.examples} examples converted to Gemini "
+                                     "contents JSONL"))
             uploads.append(Upload(local=str(f.source), destination=uri, format="vertex",
                                   examples=f.examples, bytes=f.bytes, sha256=f.sha256))
         rows.append(PlanRow("method", spec.method, "supervisedTuningSpec", "SUPERVISED_FINE_TUNING",
@@ -382,7 +385,10 @@ class VertexBackend:
                                                  "lists why each line was dropped"))
                 continue
             size = dst.stat().st_size
-            out.files.append(_DataFile(which, path, dst, written, size, file_sha256(dst)))
+            note = (f"split off data.train (validation fraction {val}, seed "
+                    f"{spec.hyperparameters.seed or 0}); " if isinstance(val, float) else "")
+            out.files.append(_DataFile(which, src if isinstance(val, float) else path, dst,
+                                       written, size, file_sha256(dst), note))
             out.stats[f"{which}_examples"] = written
             out.stats[f"{which}_bytes"] = size
             if limits is None:
