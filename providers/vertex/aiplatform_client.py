@@ -27,7 +27,8 @@ class AiplatformTuningClient:
     def __init__(self, settings: VertexSettings, credentials) -> None:
         from unitune.backends import import_sdk
 
-        self.v1 = import_sdk("google.cloud.aiplatform_v1", "vertex-aiplatform")
+        # api_version v1 (default) or v1beta1 picks the matching GAPIC package
+        self.v1 = import_sdk(f"google.cloud.aiplatform_{settings.api_version}", "vertex-aiplatform")
         from google.api_core.client_options import ClientOptions
 
         self.settings = settings

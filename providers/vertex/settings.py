@@ -88,8 +88,16 @@ def resolve(options: Mapping[str, Any], env: Mapping[str, str] | None = None) ->
         endpoint=normalize_endpoint(options.get("endpoint") or env.get("UNITUNE_VERTEX_ENDPOINT")),
         client=client,
         prefix=prefix,
-        api_version=str(options.get("api_version") or "v1"),
+        api_version=_api_version(options.get("api_version")),
     )
+
+
+def _api_version(value) -> str:
+    version = str(value or "v1")
+    if version not in ("v1", "v1beta1"):
+        raise SpecError(f"unknown Vertex API version {version!r}",
+                        field="backend_options.vertex.api_version", hint="use v1 (default) or v1beta1")
+    return version
 
 
 def credentials(settings: VertexSettings):

@@ -255,3 +255,27 @@ def test_cancel_of_a_finished_job_returns_its_state(harness, tmp_path):
     harness.backend.get(ref)
     snap = harness.backend.cancel(ref)
     assert snap.status.value == "succeeded"
+
+
+def test_v1beta1_through_the_client(harness: Harness, tmp_path):
+    opts = {"vertex": {"project": PROJECT, "location": LOCATION, "bucket": BUCKET,
+                       "client": harness.kind, "api_version": "v1beta1"}}
+    ref = harness.backend.submit(make_spec(tmp_path, harness.kind, backend_options=opts),
+                                 _ctx(tmp_path))
+    assert ref.extra["api_version"] == "v1beta1"
+    harness.backend.get(ref)
+    versions = {r["version"] for r in harness.fake.requests}
+    assert versions == {"v1beta1"}
+
+
+@pytest.mark.parametrize("key", ["ut-20261128-ab12cd", "UT-Upper", "x" * 80, "a/b c"])
+def test_label_values_are_valid_and_stable(key):
+    import re
+
+    value = label_value(key)
+    assert re.fullmatch(r"[a-z0-9_-]{1,63}", value)
+    assert value == label_value(key)
+    if re.fullmatch(r"[a-z0-9_-]{1,63}", key):
+        assert value == key
+    else:
+        assert value.startswith("h-") and value != label_value(key + "!")
