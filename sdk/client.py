@@ -46,6 +46,7 @@ class PollPolicy:
     max_retries: int = 8  # consecutive transient errors tolerated before giving up
     retry_base: float = 1.0  # first wait after a transient error without retry_after (s)
     retry_cap: float = 60.0  # longest wait between retries (s)
+    submit_wait: float = 900.0  # how long to wait for another process submitting the same job
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "PollPolicy":
@@ -230,7 +231,31 @@ class Client:
         return last
 
     def _submit(self, be: Backend, spec: JobSpec, rec: JobRecord, *, reconcile: bool) -> JobRecord:
-        """Submit a claimed job; with `reconcile`, ask the vendor for the key first."""
+        """Submit a claimed job under the registry's submit lease (so two processes never both
+        talk to the vendor for one job); with `reconcile`, ask the vendor for the key first."""
+        waited = 0.0
+        while True:
+            holder = self.registry.acquire_submit(rec.id)
+            if holder is None:
+                break
+            rec = self.registry.get_job(rec.id)
+            if rec.submitted or rec.is_terminal:
+                return rec
+            if waited == 0.0:
+                self.log(f"{rec.id}: another unitune process ({holder}) is submitting it; waiting")
+            if waited > self.poll.submit_wait:
+                raise UnituneError(f"job {rec.id} is being submitted by another unitune process "
+                                   f"({holder})", hint=f"wait for it, then `unitune watch {rec.id}`")
+            wait = min(self.poll.maximum, max(self.poll.initial, 0.05))
+            self._sleep(wait)
+            waited += wait
+        try:
+            return self._submit_locked(be, spec, rec, reconcile=reconcile or bool(waited))
+        finally:
+            self.registry.release_submit(rec.id)
+
+    def _submit_locked(self, be: Backend, spec: JobSpec, rec: JobRecord, *,
+                       reconcile: bool) -> JobRecord:
         if reconcile:
             ref = self._retrying("find", lambda: be.find(rec.idempotency_key))
             if ref is not None:

@@ -62,6 +62,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     billed_tokens INTEGER,
     cost_usd REAL,
     work_dir TEXT,
+    lease_owner TEXT,
+    lease_at TEXT,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     submitted_at TEXT,
@@ -136,6 +138,46 @@ def new_idempotency_key(job_id: str) -> str:
     """A key unique beyond this machine, valid as an OpenAI metadata value, a Bedrock
     clientRequestToken and a Vertex label value (lowercase, digits, dashes, ≤ 63 chars)."""
     return f"{job_id}-{secrets.token_hex(6)}"
+
+
+SUBMIT_LEASE_S = 900.0  # a lease held from another host expires after this long
+
+
+def _owner() -> str:
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+def _holder_alive(holder: str, lease_at: str | None) -> bool:
+    import socket
+
+    host, _, rest = holder.partition(":")
+    pid_text, _, _tid = rest.partition(":")
+    if host != socket.gethostname():
+        age = (datetime.now(timezone.utc) - _ts(lease_at)).total_seconds() if lease_at else 1e9
+        return age < SUBMIT_LEASE_S
+    try:
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    if pid == os.getpid():
+        return True  # another thread of this process
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return _not_zombie(pid)
+
+
+def _not_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
 
 
 def is_secret_key(name: str) -> bool:
@@ -287,6 +329,10 @@ class Registry:
             for stmt in _SCHEMA.split(";"):
                 if stmt.strip():
                     self._conn.execute(stmt)
+            cols = {r["name"] for r in self._conn.execute("PRAGMA table_info(jobs)")}
+            for col in ("lease_owner", "lease_at"):  # registries made before the submit lease
+                if col not in cols:
+                    self._conn.execute(f"ALTER TABLE jobs ADD COLUMN {col} TEXT")
             self._conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)",
                                (str(SCHEMA_VERSION),))
 
@@ -412,11 +458,37 @@ class Registry:
         conn.execute("UPDATE jobs SET status = ?, raw_status = ?, updated_at = ? WHERE id = ?",
                      (status.value, raw, now, job_id))
 
+    # -- the submit lease: one process at a time talks to the vendor for an unsubmitted job --------
+    def acquire_submit(self, job_id: str) -> str | None:
+        """Take the right to find/submit an unsubmitted job. Returns None when taken, else
+        who holds it ("host:pid:thread") — a live process, or a lease younger than
+        SUBMIT_LEASE_S from another host. A SIGKILLed holder's lease is void at once."""
+        me = _owner()
+        with self._tx() as conn:
+            row = conn.execute("SELECT submitted, lease_owner, lease_at FROM jobs WHERE id = ?",
+                               (job_id,)).fetchone()
+            if row is None:
+                raise JobNotFound(f"no job {job_id!r} in the registry")
+            if row["submitted"]:
+                return "submitted"
+            holder = row["lease_owner"]
+            if holder and holder != me and _holder_alive(holder, row["lease_at"]):
+                return holder
+            conn.execute("UPDATE jobs SET lease_owner = ?, lease_at = ? WHERE id = ?",
+                         (me, _now(), job_id))
+        return None
+
+    def release_submit(self, job_id: str) -> None:
+        with self._tx() as conn:
+            conn.execute("UPDATE jobs SET lease_owner = NULL, lease_at = NULL "
+                         "WHERE id = ? AND lease_owner = ?", (job_id, _owner()))
+
     def mark_submitted(self, job_id: str, ref: RemoteRef) -> JobRecord:
         """The vendor accepted (or `find` located) the job: remember its id."""
         now = _now()
         with self._tx() as conn:
             conn.execute("UPDATE jobs SET remote_id = ?, remote_extra = ?, submitted = 1, "
+                         "lease_owner = NULL, lease_at = NULL, "
                          "submitted_at = COALESCE(submitted_at, ?), updated_at = ? WHERE id = ?",
                          (ref.remote_id, json.dumps(redact(ref.extra)), now, now, job_id))
             row = conn.execute("SELECT raw_status FROM jobs WHERE id = ?", (job_id,)).fetchone()
@@ -454,8 +526,9 @@ class Registry:
         err = JobError(message=redact_text(message) or "", code=code)
         with self._tx() as conn:
             self._set_status(conn, job_id, status, raw, now)
-            conn.execute("UPDATE jobs SET error_json = ?, finished_at = COALESCE(finished_at, ?) "
-                         "WHERE id = ?", (err.model_dump_json(), now, job_id))
+            conn.execute("UPDATE jobs SET error_json = ?, finished_at = COALESCE(finished_at, ?), "
+                         "lease_owner = NULL, lease_at = NULL WHERE id = ?",
+                         (err.model_dump_json(), now, job_id))
         return self.get_job(job_id)
 
     def set_model(self, job_id: str, model: ModelHandle | None) -> JobRecord:

@@ -168,6 +168,7 @@ class FakeBackend:
         with _state() as st:
             for key in ("jobs", "keys", "files", "endpoints"):
                 st[key] = {}
+            st["submit_calls"] = 0
 
     @classmethod
     def remote_jobs(cls) -> list[dict[str, Any]]:
@@ -175,6 +176,12 @@ class FakeBackend:
         with _state() as st:
             jobs = [copy.deepcopy(j) for j in st["jobs"].values()]
         return sorted(jobs, key=lambda j: j["seq"])
+
+    @classmethod
+    def submit_calls(cls) -> int:
+        """How many times `submit` reached the fake vendor (including idempotent repeats)."""
+        with _state() as st:
+            return int(st.get("submit_calls", 0))
 
     @classmethod
     def files(cls) -> dict[str, Any]:
@@ -347,6 +354,7 @@ class FakeBackend:
         if pause:
             time.sleep(pause)
         with _state() as st:
+            st["submit_calls"] = st.get("submit_calls", 0) + 1
             existing = st["keys"].get(ctx.idempotency_key)
             if existing is not None:
                 return RemoteRef(backend=self.name, remote_id=existing)

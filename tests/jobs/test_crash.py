@@ -215,3 +215,19 @@ def test_ctrl_c_while_waiting_leaves_the_job_running(tmp_path, env):
     [row] = _rows()
     assert row.submitted and not row.is_terminal
     assert len(FakeBackend.remote_jobs()) == 1
+
+
+def test_two_concurrent_trains_of_one_spec_submit_once(tmp_path, env):
+    """The second process finds the claimed row under another live process's submit lease and
+    waits for it instead of calling the vendor: one job, one submit call."""
+    spec = write_spec(tmp_path)
+    first = _start(spec, env, "--detach", UNITUNE_FAKE_SLEEP_IN_SUBMIT="1.0")
+    _wait_for(lambda: len(FakeBackend.remote_jobs()) == 1, first)
+    second = _start(spec, env, "--detach")
+    out2, err2 = second.communicate(timeout=30)
+    out1, err1 = first.communicate(timeout=30)
+    assert first.returncode == 0 and second.returncode == 0, (err1, err2)
+    assert "is submitting it; waiting" in err2
+    assert FakeBackend.submit_calls() == 1
+    [row] = _rows()
+    assert row.submitted and row.remote_id == FakeBackend.remote_jobs()[0]["id"]

@@ -169,3 +169,40 @@ def test_concurrent_claims_from_several_processes_make_one_job(tmp_path):
     assert len({o[0] for o in outs}) == 1
     assert sorted(o[1] for o in outs) == ["False", "False", "False", "True"]
     assert len(Registry().list_jobs()) == 1
+
+
+def test_submit_lease_respects_live_holders_only():
+    import os
+    import socket
+    import threading
+
+    reg = Registry()
+    rec, _ = _claim(reg)
+    assert reg.acquire_submit(rec.id) is None  # taken
+    assert reg.acquire_submit(rec.id) is None  # re-entrant for the holder
+
+    holder: list = []
+    t = threading.Thread(target=lambda: holder.append(reg.acquire_submit(rec.id)))
+    t.start()
+    t.join()
+    # another thread of this process is refused: the lease names this (main) thread
+    assert holder[0] == f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+    def set_owner(owner, at="2000-01-01T00:00:00+00:00"):
+        sqlite3.connect(reg.path).execute("UPDATE jobs SET lease_owner=?, lease_at=? WHERE id=?",
+                                          (owner, at, rec.id)).connection.commit()
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    set_owner(f"{socket.gethostname()}:{dead.pid}:1")
+    assert reg.acquire_submit(rec.id) is None  # a dead holder's lease is void
+    set_owner("some-other-host:1:1")  # stale lease from another host: expired
+    assert reg.acquire_submit(rec.id) is None
+    from datetime import datetime, timezone
+
+    set_owner("some-other-host:1:1", datetime.now(timezone.utc).isoformat())
+    assert reg.acquire_submit(rec.id) == "some-other-host:1:1"
+    set_owner(f"{socket.gethostname()}:{os.getppid()}:1")  # a live process
+    assert reg.acquire_submit(rec.id) is not None
+    reg.mark_submitted(rec.id, RemoteRef(backend="fake", remote_id="r"))
+    assert reg.acquire_submit(rec.id) == "submitted"
