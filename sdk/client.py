@@ -368,13 +368,25 @@ class Client:
         be = self.backend(rec.backend)
         ref = rec.ref
         if not rec.submitted:
-            found = self._retrying("find", lambda: be.find(rec.idempotency_key))
-            if found is None:
-                return self.registry.mark_failed(rec.id, "cancelled before the vendor got it",
-                                                 status=JobStatus.CANCELLED,
-                                                 raw=RAW_CANCELLED_LOCALLY).to_job()
-            rec = self.registry.mark_submitted(rec.id, found)
-            ref = found
+            holder = self.registry.acquire_submit(rec.id)
+            if holder == "submitted":
+                rec = self.registry.get_job(rec.id)
+                ref = rec.ref
+            elif holder is not None:
+                raise UnituneError(f"job {rec.id} is being submitted by another unitune process "
+                                   f"({holder})", hint=f"cancel it once it is accepted: "
+                                                       f"`unitune cancel {rec.id}`")
+            else:
+                try:
+                    found = self._retrying("find", lambda: be.find(rec.idempotency_key))
+                    if found is None:
+                        return self.registry.mark_failed(
+                            rec.id, "cancelled before the vendor got it",
+                            status=JobStatus.CANCELLED, raw=RAW_CANCELLED_LOCALLY).to_job()
+                    rec = self.registry.mark_submitted(rec.id, found)
+                    ref = found
+                finally:
+                    self.registry.release_submit(rec.id)
         assert ref is not None
         snap = self._retrying("cancel", lambda: be.cancel(ref))
         return self.registry.record_snapshot(rec.id, snap).to_job()
