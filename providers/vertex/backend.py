@@ -576,9 +576,9 @@ class VertexBackend:
                                                     "a tuned model"}.get(view.state or "",
                                                                          "the job failed")
             error = JobError(message=f"Vertex AI: {why}", code=view.state)
-        tokens = None
-        if view.billable_tokens is not None:
-            tokens = view.billable_tokens * (view.epoch_count or 1)
+        tokens = None  # Vertex reports one pass over the data; billing is that × epochs
+        if view.billable_tokens is not None and view.epoch_count:
+            tokens = view.billable_tokens * view.epoch_count
         model = None
         if has_model:
             model = ModelHandle(
