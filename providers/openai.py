@@ -449,8 +449,7 @@ class OpenAIBackend:
                             hint=f"run `unitune compare` and move the job with one flag "
                                  f"(`--backend vertex|bedrock|local`); to try anyway: {override}")]
         return [Problem("lifecycle_closing", message + src, severity="warning",
-                        path=f"models.{self.name}", target=target,
-                        hint="`unitune compare` shows where else this job can run")]
+                        path=f"models.{self.name}", target=target)]
 
     def check(self, spec: JobSpec) -> list[Problem]:
         """Everything this backend cannot run, before anything is uploaded."""
@@ -659,8 +658,7 @@ class OpenAIBackend:
             uploads.append(Upload(local=str(path), destination=self._upload_dest(), format=fmt,
                                   examples=_count_lines(path), bytes=path.stat().st_size))
         problems = self.check(spec)
-        notes = [p.message + (f" — {p.hint}" if p.hint else "") for p in problems
-                 if p.code.startswith("lifecycle")]
+        notes = []  # lifecycle dates are in `problems` (warning or refusal), not repeated here
         notes.append("created with the SDK's retries off; before any retry the job is looked up by "
                      "its metadata, so a lost response never leaves a duplicate job")
         notes.extend(self._extra_notes(spec, opts, model))
@@ -691,9 +689,7 @@ class OpenAIBackend:
                               + "; ".join(p.message for p in errors),
                               feature=errors[0].path, backend=self.name,
                               hint=errors[0].hint or "run `unitune plan` to see every problem")
-        for p in problems:
-            if p.code.startswith("lifecycle"):
-                ctx.log(f"warning: {p.message}")
+        # warnings (lifecycle dates, settings not applied) are printed by the Client from check()
         client = self._client(conn, opts)
         existing = self._lookup(client, conn, ctx.idempotency_key)
         if existing is not None:

@@ -99,7 +99,7 @@ def test_lifecycle_warns_before_and_refuses_after(tmp_path):
     (warn,) = [p for p in be.check(before) if p.code.startswith("lifecycle")]
     assert warn.severity == "warning" and "2027-01-06" in warn.message
     assert "unitune compare" in warn.message + (warn.hint or "")
-    assert any("2027-01-06" in n for n in be.plan(before).notes)
+    assert any("2027-01-06" in p.message for p in be.plan(before).problems)
 
     after = make_spec(tmp_path, backend_options={"openai": {"today": "2027-01-07"}})
     (err,) = [p for p in be.check(after) if p.code.startswith("unsupported_lifecycle")]
