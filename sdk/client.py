@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
 from .backends import Backend, SubmitContext, get_backend
-from .errors import BackendError, DataError, InvalidRequest, Unsupported, UnituneError
+from .errors import BackendError, DataError, InvalidRequest, SpecError, Unsupported, UnituneError
 from .job import Event, Job, JobStatus, Metrics, ModelHandle, merge_metrics
 from .registry import RAW_CANCELLED_LOCALLY, JobRecord, Registry, redact_text
 from .spec import JobSpec
@@ -113,6 +113,16 @@ def stored_spec(spec: JobSpec) -> dict[str, Any]:
     return payload
 
 
+_SPEC_ROOTS = {"name", "backend", "base_model", "models", "method", "adapter", "hyperparameters",
+               "backend_options", "suffix", "metadata"}
+
+
+def _is_spec_problem(p) -> bool:
+    """A problem about the spec itself (a field or option), not about a data file's content."""
+    root = (p.path or "").split(".")[0].split("[")[0]
+    return p.line is None and root in _SPEC_ROOTS
+
+
 class Client:
     """Train, watch, cancel and inspect jobs on any backend, with a durable local registry.
 
@@ -180,8 +190,13 @@ class Client:
             lines.append(f"  {where + ': ' if where else ''}{p.message}"
                          + (f" [{p.path}]" if p.path else "") + (f" ({p.hint})" if p.hint else ""))
         more = f"\n  … and {len(errors) - 10} more" if len(errors) > 10 else ""
-        raise DataError(f"{name} refused the job before upload ({len(errors)} problem(s)):\n"
-                        + "\n".join(lines) + more, report=report,
+        message = (f"{name} refused the job before upload ({len(errors)} problem(s)):\n"
+                   + "\n".join(lines) + more)
+        if all(_is_spec_problem(p) for p in errors):
+            raise SpecError(message, field=errors[0].path,
+                            hint="fix the spec (or the UNITUNE_<BACKEND>_<OPTION> variables); "
+                                 f"`unitune plan SPEC --backend {name}` shows every rule")
+        raise DataError(message, report=report,
                         hint="fix the problems above; `unitune validate` shows every one")
 
     # -- train / submit --------------------------------------------------------------------------

@@ -314,3 +314,13 @@ def test_resume_restarts_a_failed_job_where_the_backend_can(client, registry, tm
 def test_resume_of_a_succeeded_job_changes_nothing(client, tmp_path):
     job = client.train(write_spec(tmp_path))
     assert client.resume(job.id).status is JobStatus.SUCCEEDED
+
+
+def test_spec_problems_are_spec_errors_naming_the_field(client, registry, tmp_path):
+    from unitune.errors import SpecError
+
+    spec = write_spec(tmp_path, fake={"advance": "sideways"})
+    with pytest.raises(SpecError) as info:
+        client.train(spec)
+    assert info.value.field == "backend_options.fake.advance" and "sideways" in str(info.value)
+    assert registry.list_jobs() == [] and FakeBackend.files() == {}
