@@ -80,3 +80,16 @@ def test_model_handle_and_events(harness, tmp_path):
     assert any("12 examples" in t for t in messages)
     assert any(t.startswith("job ended: JOB_STATE_SUCCEEDED") for t in messages)
     assert snap.raw and snap.raw.get("name") == ref.remote_id
+
+
+def test_epochs_auto_sends_no_epoch_count_and_guesses_no_bill(harness, tmp_path):
+    harness.arrange("state:SUCCEEDED")
+    key = f"ut-m-{uuid.uuid4().hex[:8]}"
+    (tmp_path / key).mkdir()
+    spec = make_spec(tmp_path, harness.kind, hyperparameters={"epochs": "auto"})
+    ref = harness.backend.submit(spec, SubmitContext(job_id=key, idempotency_key=key,
+                                                     work_dir=tmp_path / key))
+    (create,) = harness.fake.creates()
+    assert "epochCount" not in create["supervisedTuningSpec"].get("hyperParameters", {})
+    snap = harness.backend.get(ref)
+    assert snap.status is JobStatus.SUCCEEDED and snap.billed_tokens is None
