@@ -149,6 +149,13 @@ def run_baseline(path: str) -> None:
           f"{dict(format_errors)}")
 
 
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def _floor(path: str, joined: bool) -> None:
     from concurrent.futures import ThreadPoolExecutor
     from collections import deque
@@ -167,7 +174,7 @@ def _floor(path: str, joined: bool) -> None:
             return memoryview(core.encode_to_tiktoken_buffer(sep.join(texts), {sep})).nbytes // 4 - len(texts) + 1
         return sum(len(encode(t)) for t in texts)
 
-    workers = os.cpu_count() or 1
+    workers = _cpus()
     total, n = 0, 0
     pending: deque = deque()
     with ThreadPoolExecutor(workers) as pool, open(path, "rb") as fh:
@@ -194,8 +201,8 @@ def _floor(path: str, joined: bool) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def measure(cmd: list[str]) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (MB) and the last output line of a subprocess."""
+def measure(cmd: list[str]) -> tuple[float, float, float, str]:
+    """Wall seconds, CPU seconds, peak RSS (MB) and the last output line of a subprocess."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     out = proc.stdout.read()  # type: ignore[union-attr]
@@ -203,10 +210,12 @@ def measure(cmd: list[str]) -> tuple[float, float, str]:
     wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
     text = out.decode("utf-8", "replace").strip()
-    last = text.splitlines()[-1] if text else ""
+    lines = text.splitlines() or [""]
+    # unitune validate: show its token total (compare with the baseline's), else the last line
+    last = next((ln for ln in lines if " tokens, max " in ln), lines[-1])
     if proc.returncode not in (0, 1):
         raise SystemExit(f"{cmd} failed ({proc.returncode}):\n{text[-2000:]}")
-    return wall, usage.ru_maxrss / 1024, last
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, last
 
 
 def main() -> None:
@@ -228,7 +237,7 @@ def main() -> None:
             t0 = time.perf_counter()
             size = generate(path, args.examples)
             print(f"generated {args.examples:,} examples, {size / 1e6:.0f} MB in "
-                  f"{time.perf_counter() - t0:.1f}s -> {path}")
+                  f"{time.perf_counter() - t0:.1f}s -> {path}", flush=True)
         else:
             print(f"reusing {path} ({path.stat().st_size / 1e6:.0f} MB)")
         n = sum(1 for _ in open(path, "rb"))
@@ -244,10 +253,13 @@ def main() -> None:
         for name, cmd in runs.items():
             if name in skip:
                 continue
-            wall, rss, last = measure(cmd)
+            load = os.getloadavg()[0]
+            wall, cpu, rss, last = measure(cmd)
             results[name] = wall
-            print(f"({name:>2}) {wall:7.2f} s  {n / wall:9,.0f} ex/s  peak RSS {rss:6.0f} MB  | {last}")
-        print(f"cores: {os.cpu_count()}, examples: {n:,}")
+            print(f"({name:>2}) {wall:7.2f} s  {n / wall:9,.0f} ex/s  cpu {cpu:6.1f} s  "
+                  f"peak RSS {rss:5.0f} MB  load {load:4.1f}  | {last}", flush=True)
+        print(f"cores usable: {_cpus()}, examples: {n:,} (load = 1-min load average before "
+              f"each run; other processes on the machine perturb wall times)")
         if "a" in results and "b" in results:
             print(f"a/b: validate is {results['b'] / results['a']:.2f}x faster than the baseline "
                   f"(goal >= 1.6x)")

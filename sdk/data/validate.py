@@ -112,6 +112,14 @@ def resolve_targets(targets: Iterable[Any] | None) -> list[Target]:
 # Token counting in worker threads
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on (respects taskset/cgroup affinity, unlike os.cpu_count)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def _count_chunk(counter: Any, core: Any, sep_id: int | None, texts: list[str],
                  ntexts: array, assistant: bytearray) -> tuple[list[int], int]:
     """Exact content tokens per example of one chunk and the assistant share (runs in a thread)."""
@@ -167,9 +175,28 @@ class TokenGroup:
             except ImportError:
                 self.core = None
         self.chunk_chars = chunk_chars
+        # text -> tokens for system prompts; dropped (None) when they turn out to be unique
+        self.system_cache: dict[str, int] | None = {}
+        self._misses = 0
         self.tokens = array("I")  # per example, in file order
         self.assistant_tokens = 0
         self._reset()
+
+    def system_tokens(self, texts: list[str]) -> int:
+        """Tokens of system prompts, counted once per distinct text (in this thread)."""
+        cache = self.system_cache
+        total = 0
+        for t in texts:
+            n = cache.get(t)  # type: ignore[union-attr]
+            if n is None:
+                n = self.counter.count(t)
+                self._misses += 1
+                if self._misses > 256 and self._misses * 2 > len(self.tokens) + len(self.lines):
+                    self.system_cache = None  # mostly distinct: count them in the workers
+                elif len(cache) < 4096:  # type: ignore[arg-type]
+                    cache[t] = n  # type: ignore[index]
+            total += n
+        return total
 
     def _reset(self) -> None:
         self.texts: list[str] = []
@@ -218,6 +245,8 @@ class _Features:
     n_calls: int = 0
     texts: list[str] = field(default_factory=list)  # tokenized texts, as tokens.example_parts
     flags: list[bool] = field(default_factory=list)  # per text: from an assistant message
+    # system prompts are counted apart: most datasets repeat a few of them on every line
+    system_texts: list[str] = field(default_factory=list)
 
 
 def _alternation_problem(roles: list[str]) -> str | None:
@@ -254,7 +283,7 @@ class Validator:
         self.near_duplicates = 0
         self.n = 0
         self.preference = 0
-        self.workers = workers or max(1, min(8, os.cpu_count() or 1))
+        self.workers = workers or max(1, min(8, usable_cpus()))
         from .. import tokens as tk
 
         self.groups: list[TokenGroup] = []
@@ -400,8 +429,11 @@ class Validator:
                             self._p("warning", "control_characters", line,
                                     f"control character U+{ord(hit.group()):04X} at offset "
                                     f"{hit.start()}", path=f"{gname}[{i}].content")
-                        texts.append(text)
-                        flags.append(is_a)
+                        if role == "system":
+                            f.system_texts.append(text)
+                        else:
+                            texts.append(text)
+                            flags.append(is_a)
                 # same order as tokens.example_parts: content, name, each call's name + args
                 if m.name:
                     f.has_name = True
@@ -483,7 +515,14 @@ class Validator:
                         break
         for g in self.groups:
             overhead = g.framing.overhead(f.n_messages, f.n_names, f.n_calls)
-            if g.add(line, f.texts, f.flags, overhead):
+            texts, flags = f.texts, f.flags
+            if f.system_texts:
+                if g.system_cache is not None:
+                    overhead += g.system_tokens(f.system_texts)
+                else:
+                    texts = texts + f.system_texts
+                    flags = flags + [False] * len(f.system_texts)
+            if g.add(line, texts, flags, overhead):
                 self._submit(g)
 
     def _submit(self, g: TokenGroup) -> None:
