@@ -399,9 +399,9 @@ class OpenAIBackend:
             "learning_rate": no(f"{self.display} takes only learning_rate_multiplier (a multiple of "
                                 "its own, unpublished base rate); an absolute rate cannot be set"),
             "learning_rate_multiplier": YES, "batch_size": YES, "seed": YES,
-            "warmup_ratio": no(NOT_APPLIED_HP["warmup_ratio"]),
-            "weight_decay": no(NOT_APPLIED_HP["weight_decay"]),
-            "max_seq_length": no(NOT_APPLIED_HP["max_seq_length"]),
+            "warmup_ratio": no(NOT_APPLIED_HP["warmup_ratio"].replace("OpenAI", self.display)),
+            "weight_decay": no(NOT_APPLIED_HP["weight_decay"].replace("OpenAI", self.display)),
+            "max_seq_length": no(NOT_APPLIED_HP["max_seq_length"].replace("OpenAI", self.display)),
             "tools": YES, "images": YES, "weights": YES,
             "deploy": no("OpenAI serves tuned models per token; there is nothing to deploy"),
         }
@@ -492,6 +492,7 @@ class OpenAIBackend:
                 path="hyperparameters.learning_rate",
                 hint="set hyperparameters.learning_rate_multiplier (e.g. 1.0–2.0) instead")
         for key, why in NOT_APPLIED_HP.items():
+            why = why.replace("OpenAI", self.display)
             if getattr(hp, key) is not None:
                 add("not_applied", f"hyperparameters.{key} is not applied: {why}",
                     severity="warning", path=f"hyperparameters.{key}")
@@ -605,7 +606,8 @@ class OpenAIBackend:
                                 f"{hp_path}.learning_rate_multiplier", hp.learning_rate_multiplier))
         else:
             rows.append(PlanRow("hyperparameters.learning_rate_multiplier", None,
-                                f"{hp_path}.learning_rate_multiplier", "auto", note="OpenAI chooses"))
+                                f"{hp_path}.learning_rate_multiplier", "auto",
+                                note=f"{self.display} chooses"))
         if hp.learning_rate is not None:
             rows.append(PlanRow("hyperparameters.learning_rate", hp.learning_rate, None, None,
                                 note=f"not applied: {self.display} takes only learning_rate_multiplier "
@@ -621,9 +623,10 @@ class OpenAIBackend:
             v = getattr(hp, key)
             if v is not None:
                 rows.append(PlanRow(f"hyperparameters.{key}", v, None, None,
-                                    note=f"not applied: {why}", applied=False))
+                                    note=f"not applied: {why.replace('OpenAI', self.display)}",
+                                    applied=False))
         rows.append(PlanRow("hyperparameters.seed", hp.seed, "seed", hp.seed,
-                            note=None if hp.seed is not None else "OpenAI picks one"))
+                            note=None if hp.seed is not None else f"{self.display} picks one"))
         a = spec.adapter
         if a.type in REFUSED_ADAPTERS:
             rows.append(PlanRow("adapter.type", a.type, None, None, applied=False,
@@ -735,6 +738,8 @@ class OpenAIBackend:
                     raise self._map(exc, "create the fine-tuning job", conn) from exc
                 last = exc
                 mapped = self._map(exc, "create the fine-tuning job", conn)
+                if isinstance(mapped, QuotaExceeded):  # waiting will not help
+                    raise mapped from exc
                 wait = mapped.retry_after if getattr(mapped, "retry_after", None) else base * 2 ** attempt
             except openai.APIConnectionError as exc:  # includes timeouts: the job may exist now
                 last = exc

@@ -139,3 +139,26 @@ def test_train_metrics_and_kill_mid_submit(fake, tmp_path):
     assert res.returncode == 0, res.stdout + res.stderr
     st = state(root2)
     assert st["jobs"] == 1 and st["create_attempts"] == 1
+
+
+def test_azure_train_then_deploy_prints_hourly_cost(fake, tmp_path):
+    if not (ROOT / "examples" / "data" / "support_zh.jsonl").exists():
+        pytest.skip("quickstart data not in the repo yet")
+    root = fake("--azure")
+    env = cli_env(root, tmp_path / "home")
+    env.update({"AZURE_OPENAI_ENDPOINT": root, "AZURE_OPENAI_API_KEY": "azure-key-e2e",
+                "AZURE_ARM_TOKEN": "arm-token-e2e", "UNITUNE_AZURE_POLL_INTERVAL": "0.05"})
+    res = unitune(env, "train", str(QUICKSTART), "--backend", "azure")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "gpt-4.1-mini-2025-04-14.ft-" in res.stdout + res.stderr
+    listed = json.loads(unitune(env, "list", "--json").stdout)
+    (job,) = listed if isinstance(listed, list) else listed.get("jobs", [])
+    arm = ["-o", "subscription_id=sub-1", "-o", "resource_group=rg-1", "-o", "account=acct-1",
+           "-o", f"arm_endpoint={root}"]
+    res = unitune(env, "deploy", job["id"], "--yes", *arm)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "$1.70/hour" in res.stderr and "deployed:" in res.stdout
+    assert "/openai/deployments/" in res.stdout
+    res = unitune(env, "undeploy", job["id"], *arm)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "arm-token-e2e" not in res.stdout + res.stderr
