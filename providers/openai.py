@@ -966,14 +966,13 @@ class OpenAIBackend:
             if not data or not page.has_more:
                 break
             after = _field(data[-1], "id")
-        out.sort(key=lambda e: (_field(e, "created_at") or 0))  # oldest first, stable
+        out.reverse()  # the API lists newest first; reversed keeps order within one second
+        out.sort(key=lambda e: (_field(e, "created_at") or 0))  # stable: oldest first
         return out
 
     def events(self, ref: RemoteRef) -> list[Event]:
         client, conn = self._ref_client(ref)
         raw = self._raw_events(client, conn, ref.remote_id)
-        raw.reverse()  # the API lists newest first; keep the API's order within one second
-        raw.sort(key=lambda e: (_field(e, "created_at") or 0))
         level = {"warn": "warning"}
         return [Event(time=_ts(_field(e, "created_at")), level=level.get(_field(e, "level"), _field(e, "level") or "info"),
                       message=_field(e, "message") or "", data=_plain(_field(e, "data")) or None)
