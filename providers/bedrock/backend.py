@@ -202,8 +202,12 @@ class BedrockBackend:
                                     "subnet_ids and security_group_ids",
                                     path="backend_options.bedrock.vpc"))
 
-    def analyze(self, spec, work_dir: Path | None = None, *, data: bool = True) -> Analysis:
-        """Checks, translation rows and (when `data`) the converted, checked data."""
+    def analyze(self, spec, work_dir: Path | None = None, *, data: bool = True,
+                validate: bool = True) -> Analysis:
+        """Checks, translation rows and (when `data`) the converted, checked data.
+
+        `validate=False` skips the generic source validation (unitune.data.validate) and checks
+        only the converted files against the family's rules (token limits included)."""
         from .data import prepare, s3_key
         from .hyper import map_hyperparameters
 
@@ -217,7 +221,7 @@ class BedrockBackend:
         self._spec_checks(spec, info, opts, region, an.problems, an.rows, an.notes)
         if data:
             wd = work_dir or Path(tempfile.mkdtemp(prefix="unitune-bedrock-"))
-            an.prepared = prepare(spec, info, wd)
+            an.prepared = prepare(spec, info, wd, validate=validate)
             an.problems.extend(an.prepared.problems)
         n_train = an.prepared.train.records if an.prepared and an.prepared.train else None
         mapped = map_hyperparameters(spec, info, opts, n_train)
@@ -261,11 +265,14 @@ class BedrockBackend:
             return self.analyze(spec, Path(tmp)).problems
 
     def plan(self, spec) -> Plan:
+        """The translation table, the uploads that would happen and the problems of the converted
+        files against the family's rules. The generic validation of the user's file is not
+        repeated here (`unitune plan` shows it in its own section; `check` includes it)."""
         with tempfile.TemporaryDirectory(prefix="unitune-bedrock-") as tmp:
             return self._plan(spec, Path(tmp))
 
     def _plan(self, spec, work_dir: Path) -> Plan:
-        an = self.analyze(spec, work_dir)
+        an = self.analyze(spec, work_dir, validate=False)
         model = an.info.model if an.info else spec.model_for(NAME)
         plan = Plan(backend=NAME, model=model, rows=an.rows, problems=an.problems, notes=an.notes)
         if an.prepared:
