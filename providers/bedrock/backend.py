@@ -24,7 +24,7 @@ from . import naming
 
 NAME = "bedrock"
 OPTION_KEYS = ("role_arn", "bucket", "prefix", "region", "kms_key_id", "vpc", "profile",
-               "retry_mode", "max_attempts", "hyperparameters", "customization_type")
+               "retry_mode", "max_attempts", "hyperparameters")
 
 
 @dataclass
@@ -227,8 +227,7 @@ class BedrockBackend:
         mapped = map_hyperparameters(spec, info, opts, n_train)
         an.problems.extend(mapped.problems)
         an.rows = [PlanRow("base_model", spec.model_for(NAME), "baseModelIdentifier", info.model),
-                   PlanRow("method", spec.method, "customizationType",
-                           str(opts.get("customization_type") or "FINE_TUNING")),
+                   PlanRow("method", spec.method, "customizationType", "FINE_TUNING"),
                    *mapped.rows, *an.rows]
         an.params = mapped.params
         bucket, prefix = opts.get("bucket"), str(opts.get("prefix") or "unitune")
@@ -353,7 +352,7 @@ class BedrockBackend:
         kwargs: dict[str, Any] = dict(
             jobName=job_name, customModelName=model_name, roleArn=str(opts["role_arn"]),
             baseModelIdentifier=info.model,
-            customizationType=str(opts.get("customization_type") or "FINE_TUNING"),
+            customizationType="FINE_TUNING",
             hyperParameters=an.params, trainingDataConfig={"s3Uri": uris["train"]},
             outputDataConfig={"s3Uri": output},
             clientRequestToken=naming.token_for(ctx.idempotency_key), jobTags=tags,

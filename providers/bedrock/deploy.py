@@ -47,7 +47,10 @@ class DeployPlan:
                      f"{self.commitment or 'no commitment (hourly)'}")
         lines = [f"{'would create' if self.dry_run else 'created'} {what}: {self.name}",
                  f"  custom model: {self.model_arn}"]
-        if self.hourly_usd is not None:
+        if self.mode == "on-demand" and not self.hourly_usd:
+            lines.append("  cost: no hourly fee; inference is billed per token at the base "
+                         "model's on-demand rates")
+        elif self.hourly_usd is not None:
             lines.append(f"  cost: ${self.hourly_usd:,.2f}/hour ≈ ${self.monthly_usd:,.2f}/month "
                          f"({HOURS_PER_MONTH} h) while it exists")
         elif self.mode == "provisioned":
@@ -105,8 +108,6 @@ def build_plan(info, model_arn: str, name_base: str, options: dict[str, Any]) ->
         if plan.hourly_usd is not None:
             plan.monthly_usd = round(plan.hourly_usd * HOURS_PER_MONTH, 2)
         plan.price_source = f"{od.source} (as of {od.as_of})" if od else None
-        plan.notes.append("on-demand: no hourly fee; inference is billed per token at the base "
-                          "model's on-demand rates")
         return plan
     units = options.get("model_units", options.get("units", 1))
     try:
