@@ -523,15 +523,33 @@ class OpenAIBackend:
         if train is not None and not train.exists():
             add("file_not_found", f"training file {train} does not exist", path="data.train",
                 hint="fix data.train (paths are relative to the spec file)")
+        elif train is not None:
+            out.extend(self._validate(train, model))
         val = spec.data_path("validation")
         if val is not None and not val.exists():
             add("file_not_found", f"validation file {val} does not exist", path="data.validation")
+        elif val is not None:
+            out.extend(p for p in self._validate(val, model) if p.code != "too_few_examples")
         if opts.get("wandb") is not None and not isinstance(opts.get("wandb"), dict):
             add("bad_option", "backend_options.wandb must be a mapping with at least `project`",
                 path=f"backend_options.{self.name}.wandb")
         out.extend(self.lifecycle_problems(model, opts))
         out.extend(self._extra_checks(spec, opts, model))
         return out
+
+    def _validate(self, path: Path, model: str) -> list[Problem]:
+        """The dataset checks for this target (catalog rules and limits: at least 10 examples,
+        roles, tool calls, weights…), so bad data is refused before anything is uploaded."""
+        from unitune.data.validate import validate_file
+
+        try:
+            report = validate_file(path, targets=[f"{self.name}:{model}"], max_problems=500)
+        except SpecError:  # a model the catalog does not list: generic checks only
+            report = validate_file(path, targets=None, max_problems=500)
+        for p in report.problems:
+            if p.file is None:
+                p.file = str(path)
+        return list(report.problems)
 
     def _extra_checks(self, spec: JobSpec, opts: dict[str, Any], model: str) -> list[Problem]:
         return []

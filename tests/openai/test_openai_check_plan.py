@@ -152,16 +152,35 @@ def test_snapshot_from_raw_objects():
     assert s.status is JobStatus.FAILED and s.error is not None  # failed, but nothing said
 
 
-def test_data_error_fails_job_with_vendor_message(openai_backend, openai_env, tmp_path):
-    spec = make_spec(tmp_path, n_train=5)  # OpenAI needs at least 10 examples
-    key = f"ut-{uuid.uuid4().hex[:8]}"
-    ref = openai_backend.submit(spec, SubmitContext(job_id=key, idempotency_key=key,
-                                                    work_dir=tmp_path))
-    while not (snap := openai_backend.get(ref)).status.is_terminal:
-        pass
-    assert snap.status is JobStatus.FAILED
-    assert "at least 10 examples" in snap.error.message
-    assert snap.error.code == "invalid_training_file" and snap.error.param == "training_file"
+def test_too_few_examples_refused_before_upload(openai_env, tmp_path):
+    problems = OpenAIBackend().check(make_spec(tmp_path, n_train=5))
+    (p,) = [p for p in problems if p.code == "too_few_examples"]
+    assert p.severity == "error" and "10" in p.message
+    assert not openai_env.files
+
+
+def test_broken_line_is_named_with_file_and_line(tmp_path):
+    spec = make_spec(tmp_path)
+    with open(spec.data_path("train"), "a", encoding="utf-8") as fh:
+        fh.write("{not json\n")
+    (p,) = [p for p in OpenAIBackend().check(spec) if p.severity == "error"]
+    assert p.line == 13 and p.file.endswith("train.jsonl") and p.code == "invalid_json"
+
+
+def test_data_error_fails_job_with_vendor_message(tmp_path, monkeypatch):
+    # the vendor may still reject data that passes local checks: its message must come through
+    with FakeOpenAIServer(min_examples=20) as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        be = OpenAIBackend(sleep=no_sleep, log=lambda _m: None)
+        key = f"ut-{uuid.uuid4().hex[:8]}"
+        ref = be.submit(make_spec(tmp_path, n_train=12),
+                        SubmitContext(job_id=key, idempotency_key=key, work_dir=tmp_path))
+        while not (snap := be.get(ref)).status.is_terminal:
+            pass
+        assert snap.status is JobStatus.FAILED
+        assert "at least 20 examples" in snap.error.message
+        assert snap.error.code == "invalid_training_file" and snap.error.param == "training_file"
 
 
 def test_pause_and_resume(openai_backend, openai_env, tmp_path):
