@@ -810,7 +810,7 @@ class OpenAIBackend:
             from unitune.data.convert import convert_file
         except ImportError as exc:  # pragma: no cover - part of the core
             raise MissingDependency("unitune.data.convert is missing", hint="reinstall unitune") from exc
-        result = convert_file(str(src), fmt, str(dst))
+        result = convert_file(str(src), fmt, str(dst), fmt=spec.data.format or "auto")
         examples = getattr(result, "examples", None)
         written = getattr(result, "written", examples)
         if not written:
