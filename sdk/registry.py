@@ -321,6 +321,10 @@ class Registry:
         self._conn = sqlite3.connect(str(self.path), timeout=timeout_s, isolation_level=None,
                                      check_same_thread=False)
         self._conn.row_factory = sqlite3.Row
+        try:  # job records are the user's business only
+            os.chmod(self.path, 0o600)
+        except OSError:
+            pass
         self._conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
         self._conn.execute("PRAGMA journal_mode = WAL")
         self._conn.execute("PRAGMA synchronous = NORMAL")
