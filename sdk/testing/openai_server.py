@@ -3,7 +3,8 @@
 Run it for manual tries (`python -m unitune.testing.openai_server --port 8765`, then
 `OPENAI_BASE_URL=http://127.0.0.1:8765/v1 OPENAI_API_KEY=x unitune train …`) or use it in-process
 from tests (`with FakeOpenAIServer() as srv: OpenAI(base_url=srv.base_url, api_key="x")`, or the
-`fake_openai_server` pytest fixture defined at the bottom when pytest is importable).
+`fake_openai_server` / `fake_azure_openai_server` pytest fixtures defined at the bottom when
+the module is imported under pytest).
 
 What it serves (under `/v1`, or under `/openai` with a required `api-version` query in Azure mode):
 `/files` (multipart upload, list), `/files/{id}`, `/files/{id}/content`, `/fine_tuning/jobs`
@@ -34,6 +35,7 @@ import math
 import re
 import secrets
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -897,8 +899,8 @@ def main(argv: list[str] | None = None) -> None:
         srv.stop()
 
 
-try:  # a fixture users can import into their conftest.py
-    import pytest as _pytest
+if "pytest" in sys.modules:  # fixtures users can import into their conftest.py (no pytest
+    import pytest as _pytest  # import when the server runs on its own)
 
     @_pytest.fixture
     def fake_openai_server():
@@ -911,8 +913,6 @@ try:  # a fixture users can import into their conftest.py
         """A running FakeOpenAIServer in Azure mode for one test."""
         with FakeOpenAIServer(azure=True) as srv:
             yield srv
-except ImportError:  # pragma: no cover - pytest is optional for users
-    pass
 
 
 if __name__ == "__main__":

@@ -37,3 +37,14 @@ class TestAzureConformance(BackendConformance):
     @pytest.fixture
     def harness(self, azure_backend, azure_env):
         return _Harness(azure_env, azure_backend)
+
+
+from unitune.testing.openai_server import fake_openai_server  # noqa: E402,F401 (user fixture)
+
+
+def test_user_facing_fixture(fake_openai_server):
+    import openai
+
+    client = openai.OpenAI(api_key="x", base_url=fake_openai_server.base_url)
+    assert client.fine_tuning.jobs.list().data == []
+    assert fake_openai_server.requests[-1]["route"] == "/fine_tuning/jobs"
