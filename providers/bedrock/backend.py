@@ -150,7 +150,7 @@ class BedrockBackend:
             problems.append(Problem("unsupported_method", f"{info.model} cannot be tuned with "
                                     f"{spec.method}", path="method", target=target))
         adapter = spec.adapter
-        if adapter.type in ("full", "prefix", "p_tuning", "prompt_tuning", "ia3"):
+        if adapter.type != "lora":
             problems.append(Problem("unsupported_adapter", f"adapter.type {adapter.type} cannot be "
                                     "requested on Bedrock (it picks its own method)",
                                     path="adapter.type", hint="use adapter.type: lora (the "
