@@ -303,11 +303,12 @@ class OpenAIBackend:
         if self._injected is not None:
             return self._injected
         opts = opts if opts is not None else self._opts()
+        kw = self._client_kwargs(conn, opts)
+        cred = kw.get("api_key") or kw.get("azure_ad_token") or id(kw.get("azure_ad_token_provider"))
         sig = (tuple(sorted((k, str(v)) for k, v in conn.items())), str(opts.get("timeout")),
-               str(opts.get("max_retries")))
+               str(opts.get("max_retries")), hashlib.sha256(str(cred).encode()).hexdigest()[:12])
         if sig not in self._clients:
             import_sdk("openai", "openai")
-            kw = self._client_kwargs(conn, opts)
             if opts.get("timeout") is not None:
                 kw["timeout"] = float(opts["timeout"])
             kw["max_retries"] = int(opts.get("max_retries", 3))
@@ -1056,6 +1057,7 @@ class AzureOpenAIBackend(OpenAIBackend):
         super().__init__(**kw)
         self._token_provider = token_provider
         self._arm_token_provider = arm_token_provider
+        self._entra_provider: Callable[[], str] | None = None
 
     def _conn(self, opts: dict[str, Any]) -> dict[str, Any]:
         endpoint = opts.get("endpoint") or opts.get("azure_endpoint") or os.environ.get("AZURE_OPENAI_ENDPOINT")
@@ -1080,8 +1082,10 @@ class AzureOpenAIBackend(OpenAIBackend):
             except ImportError as exc:
                 raise MissingDependency("auth: entra needs azure-identity",
                                         hint="pip install azure-identity") from exc
-            kw["azure_ad_token_provider"] = get_bearer_token_provider(
-                DefaultAzureCredential(), "https://cognitiveservices.azure.com/.default")
+            if self._entra_provider is None:  # one credential per backend (it caches tokens)
+                self._entra_provider = get_bearer_token_provider(
+                    DefaultAzureCredential(), "https://cognitiveservices.azure.com/.default")
+            kw["azure_ad_token_provider"] = self._entra_provider
             return kw
         key = (os.environ.get(conn["api_key_env"]) if conn.get("api_key_env") else None) \
             or opts.get("api_key") or os.environ.get("AZURE_OPENAI_API_KEY")
