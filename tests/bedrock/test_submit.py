@@ -3,6 +3,7 @@ idempotency (unitune never sends a second create for one job), plan/check upload
 from __future__ import annotations
 
 import hashlib
+import json
 
 import pytest
 from botocore.awsrequest import AWSResponse
@@ -198,3 +199,55 @@ def test_dpo_is_unsupported(aws, tmp_path):
     assert not backend.capabilities().get("method:dpo")
     with pytest.raises(Unsupported):
         backend.submit(spec, ctx_for(tmp_path, "ut-dpo"))
+
+
+def test_llama_job_in_its_own_region_is_found_without_the_spec(aws, tmp_path):
+    """The spec puts the job in us-west-2 while the AWS chain says us-east-1: `find(key)` (what
+    the client calls after a crash, without a spec) still finds it."""
+    aws.client("s3", "us-west-2").create_bucket(
+        Bucket="unitune-west", CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+    spec = make_spec(tmp_path, model="meta.llama3-1-8b-instruct-v1:0:128k", n=100,
+                     options={"region": "us-west-2", "bucket": "unitune-west"},
+                     hyper={"epochs": 2, "batch_size": 1, "learning_rate": 0.0001})
+    ref = BedrockBackend().submit(spec, ctx_for(tmp_path, "ut-west"))
+    assert ref.extra["region"] == "us-west-2" and ":us-west-2:" in ref.remote_id
+    job = aws.job("ut-west", region="us-west-2")
+    assert job.hyper_parameters == {"epochCount": "2", "batchSize": "1", "learningRate": "0.0001"}
+    body = aws.client("s3", "us-west-2").get_object(
+        Bucket="unitune-west", Key=job.training_data_config["s3Uri"].split("/", 3)[3])["Body"].read()
+    first = json.loads(body.splitlines()[0])
+    assert set(first) == {"prompt", "completion"}
+    found = BedrockBackend().find("ut-west")
+    assert found is not None and found.remote_id == ref.remote_id
+    assert BedrockBackend().get(found).raw_status == "InProgress"
+
+
+def test_vpc_and_metadata_tags_are_sent(aws, tmp_path):
+    from unitune.spec import JobSpec
+
+    raw = make_spec(tmp_path, options={"vpc": {"subnet_ids": ["subnet-1"],
+                                               "security_group_ids": ["sg-1"]}}).model_dump(
+        mode="json", exclude={"source_dir"})
+    raw["metadata"] = {"team": "support"}
+    BedrockBackend().submit(JobSpec.from_dict(raw), ctx_for(tmp_path, "ut-vpc"))
+    job = aws.job("ut-vpc")
+    assert job.vpc_config == {"subnetIds": ["subnet-1"], "securityGroupIds": ["sg-1"]}
+    assert {"key": "team", "value": "support"} in job.job_tags
+
+
+def test_list_remote_shows_the_newest_jobs(aws, tmp_path):
+    backend = BedrockBackend()
+    backend.submit(make_spec(tmp_path), ctx_for(tmp_path, "ut-listed"))
+    snaps = backend.list_remote(limit=5)
+    assert [s.ref.extra["job_name"] for s in snaps] == ["ut-listed"]
+    assert snaps[0].raw_status == "InProgress"
+
+
+def test_importing_the_backend_does_not_import_boto3():
+    import subprocess
+    import sys
+
+    code = ("import sys, unitune.providers.bedrock as b; b.BedrockBackend().capabilities(); "
+            "print('boto3' in sys.modules or 'botocore' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "False", out.stderr
