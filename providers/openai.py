@@ -616,7 +616,7 @@ class OpenAIBackend:
 
         def auto_row(field, value, vendor_key):
             rows.append(PlanRow(field, value, f"{hp_path}.{vendor_key}", value,
-                                note="OpenAI chooses" if value == "auto" else None))
+                                note=f"{self.display} chooses" if value == "auto" else None))
 
         auto_row("hyperparameters.epochs", hp.epochs, "n_epochs")
         auto_row("hyperparameters.batch_size", hp.batch_size, "batch_size")
@@ -707,10 +707,19 @@ class OpenAIBackend:
         problems = self.check(spec)
         errors = [p for p in problems if p.severity == "error"]
         if errors:
-            raise Unsupported(f"{self.display} cannot run this spec: "
-                              + "; ".join(p.message for p in errors),
-                              feature=errors[0].path, backend=self.name,
-                              hint=errors[0].hint or "run `unitune plan` to see every problem")
+            if all(p.code.startswith("unsupported") for p in errors):
+                raise Unsupported(f"{self.display} cannot run this spec: "
+                                  + "; ".join(p.message for p in errors),
+                                  feature=errors[0].path, backend=self.name,
+                                  hint=errors[0].hint or "run `unitune plan` to see every problem")
+            from unitune.data.report import Report
+
+            lines = [f"  {p.file or ''}{':' + str(p.line) if p.line else ''} {p.message}".rstrip()
+                     for p in errors[:10]]
+            raise DataError(f"{self.display} refused the job before upload ({len(errors)} "
+                            "problem(s)):\n" + "\n".join(lines),
+                            report=Report(file=str(spec.data_path("train")), problems=problems),
+                            hint="`unitune plan` / `unitune validate` show every problem")
         # warnings (lifecycle dates, settings not applied) are printed by the Client from check()
         client = self._client(conn, opts)
         existing = self._lookup(client, conn, ctx.idempotency_key)
@@ -767,6 +776,13 @@ class OpenAIBackend:
             ctx.log(f"create did not answer cleanly ({type(last).__name__}); looking the job up "
                     f"before retrying in {wait:.2f}s")
             self._sleep(min(30.0, wait))
+        if need_lookup:  # the last create may have gone through: one more look before giving up
+            try:
+                found = self._lookup(client, conn, key)
+            except BackendError:
+                found = None
+            if found is not None:
+                return found
         assert last is not None
         if isinstance(last, UnituneError):
             raise last

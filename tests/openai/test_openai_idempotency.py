@@ -161,3 +161,21 @@ def test_dpo_job_sends_beta_and_preference_file(openai_backend, openai_env, tmp_
     content = server.files[body["training_file"]].content.decode()
     first = __import__("json").loads(content.splitlines()[0])
     assert set(first) >= {"input", "preferred_output", "non_preferred_output"}
+
+
+def test_last_attempt_lost_is_found_before_giving_up(openai_env, tmp_path):
+    server = openai_env
+    be = OpenAIBackend(options={"create_attempts": 3}, sleep=no_sleep, log=lambda _m: None)
+    server.inject("500", count=2, retry_after=None)
+    server.inject("drop")  # the third (last) create goes through, its answer is lost
+    ref = be.submit(make_spec(tmp_path), ctx_for(tmp_path))
+    assert server.create_attempts == 3 and server.job_count() == 1 and ref.remote_id in server.jobs
+
+
+def test_bad_data_is_a_data_error_before_upload(openai_backend, openai_env, tmp_path):
+    from unitune.errors import DataError
+
+    with pytest.raises(DataError) as info:
+        openai_backend.submit(make_spec(tmp_path, n_train=4), ctx_for(tmp_path))
+    assert "at least 10" in str(info.value) and info.value.report.errors
+    assert not openai_env.files and not openai_env.jobs
