@@ -59,8 +59,8 @@ class BedrockBackend:
 
     def __init__(self, options: dict[str, Any] | None = None, **kwargs: Any) -> None:
         self._options = {**(options or {}), **kwargs}
-        self._session = None
-        self._clients: dict[tuple[str, str | None], Any] = {}
+        self._sessions: dict[str | None, Any] = {}
+        self._clients: dict[tuple[str, str | None, str | None], Any] = {}
 
     # -- AWS plumbing ----------------------------------------------------------------------------
     def options(self, spec=None) -> dict[str, Any]:
@@ -69,13 +69,22 @@ class BedrockBackend:
         opts.update(spec.options(NAME) if spec is not None else _env_options())
         return opts
 
+    def _ref_options(self, ref: RemoteRef) -> dict[str, Any]:
+        """Options for a job found again without its spec: the profile it was submitted with."""
+        opts = dict(self._options)
+        if ref.extra.get("profile"):
+            opts["profile"] = ref.extra["profile"]
+        opts.update(_env_options())
+        return opts
+
     def _get_session(self, opts: dict[str, Any]):
-        if self._session is None:
+        profile = opts.get("profile") or None
+        if profile not in self._sessions:
             from .aws import aws_call, session
 
             with aws_call("session"):
-                self._session = session(opts)
-        return self._session
+                self._sessions[profile] = session(opts)
+        return self._sessions[profile]
 
     def region(self, spec=None, info=None) -> str:
         opts = self.options(spec)
@@ -93,7 +102,7 @@ class BedrockBackend:
         """A cached boto3 client (public so callers can register botocore event hooks)."""
         opts = options if options is not None else self.options()
         region = region or self.region()
-        key = (service, region)
+        key = (service, region, opts.get("profile") or None)
         if key not in self._clients:
             from .aws import aws_call, retry_config
 
@@ -101,6 +110,9 @@ class BedrockBackend:
                 self._clients[key] = self._get_session(opts).client(
                     service, region_name=region, config=retry_config(opts))
         return self._clients[key]
+
+    def _ref_client(self, service: str, ref: RemoteRef):
+        return self.client(service, self._region_of(ref), self._ref_options(ref))
 
     # -- capabilities and checks ------------------------------------------------------------------
     def capabilities(self) -> Capabilities:
@@ -382,7 +394,8 @@ class BedrockBackend:
         return RemoteRef(backend=NAME, remote_id=arn,
                          extra={"job_name": job_name, "region": an.region,
                                 "model_name": model_name, "base_model": info.model,
-                                "output": output, "idempotency_key": ctx.idempotency_key})
+                                "output": output, "idempotency_key": ctx.idempotency_key,
+                                **({"profile": opts["profile"]} if opts.get("profile") else {})})
 
     def _search_regions(self) -> list[str]:
         from unitune.catalog import models
@@ -450,7 +463,7 @@ class BedrockBackend:
     def _job(self, ref: RemoteRef) -> dict[str, Any]:
         from .aws import aws_call
 
-        bedrock = self.client("bedrock", self._region_of(ref))
+        bedrock = self._ref_client("bedrock", ref)
         with aws_call("get_model_customization_job"):
             return bedrock.get_model_customization_job(jobIdentifier=self._identifier(ref))
 
@@ -465,7 +478,7 @@ class BedrockBackend:
         snap = self.get(ref)
         if snap.status.is_terminal or snap.raw_status == "Stopping":
             return snap
-        bedrock = self.client("bedrock", self._region_of(ref))
+        bedrock = self._ref_client("bedrock", ref)
         try:
             with aws_call("stop_model_customization_job"):
                 bedrock.stop_model_customization_job(jobIdentifier=self._identifier(ref))
@@ -484,7 +497,7 @@ class BedrockBackend:
         output = (job.get("outputDataConfig") or {}).get("s3Uri") or ref.extra.get("output")
         if not output:
             return []
-        return read_metrics(self.client("s3", self._region_of(ref)), output,
+        return read_metrics(self._ref_client("s3", ref), output,
                             job.get("jobArn") or ref.remote_id)
 
     def events(self, ref: RemoteRef) -> list[Event]:
@@ -544,7 +557,7 @@ class BedrockBackend:
         if dry_run:
             return plan
         key = self._job_key(ref, job)
-        done = execute(self.client("bedrock", self._region_of(ref)), plan,
+        done = execute(self._ref_client("bedrock", ref), plan,
                        naming.token_for(f"{key}:deploy:{plan.mode}:{plan.name}"), key)
         cost = (f"; costs ${done.hourly_usd:,.2f}/hour ≈ ${done.monthly_usd:,.2f}/month until "
                 "`unitune undeploy`" if done.hourly_usd else "")
@@ -560,7 +573,7 @@ class BedrockBackend:
         from .deploy import remove
 
         job, _info, name_base = self._deploy_target(ref)
-        return remove(self.client("bedrock", self._region_of(ref)), name_base, options or {})
+        return remove(self._ref_client("bedrock", ref), name_base, options or {})
 
     def _job_key(self, ref: RemoteRef, job: dict[str, Any]) -> str:
         return str(ref.extra.get("idempotency_key") or job.get("jobName") or ref.remote_id)

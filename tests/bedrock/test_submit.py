@@ -251,3 +251,17 @@ def test_importing_the_backend_does_not_import_boto3():
             "print('boto3' in sys.modules or 'botocore' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_profile_from_the_spec_is_kept_for_later_calls(aws, tmp_path, monkeypatch):
+    creds = tmp_path / "credentials"
+    creds.write_text("[tuning]\naws_access_key_id = profilekey\naws_secret_access_key = profilesecret\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(creds))
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    spec = make_spec(tmp_path, options={"profile": "tuning"})
+    ref = BedrockBackend().submit(spec, ctx_for(tmp_path, "ut-profile"))
+    assert ref.extra["profile"] == "tuning"
+    # a later `unitune status` has no spec: the profile travels in the ref, credentials do not
+    assert "profilesecret" not in json.dumps(ref.model_dump())
+    assert BedrockBackend().get(ref).raw_status == "InProgress"
