@@ -328,7 +328,7 @@ class BedrockBackend:
 
         # the job's region is known from the spec alone: look there before any work or upload
         region = self.region(spec, find_model(NAME, spec.model_for(NAME)))
-        existing = self._find_in(ctx.idempotency_key, [region])
+        existing = self._find_in(ctx.idempotency_key, [region], self.options(spec))
         if existing is not None:
             ctx.log(f"bedrock job {existing.extra.get('job_name')} already exists; re-attaching")
             return existing
@@ -386,7 +386,7 @@ class BedrockBackend:
         except InvalidRequest as exc:
             if error_code(exc) in ("ResourceInUseException", "ConflictException"):
                 # a previous attempt got through (lost response): attach to it
-                found = self._find_in(ctx.idempotency_key, [an.region])
+                found = self._find_in(ctx.idempotency_key, [an.region], opts)
                 if found is not None:
                     return found
             raise
@@ -414,12 +414,13 @@ class BedrockBackend:
         then every region the catalog tunes Bedrock models in."""
         return self._find_in(idempotency_key, self._search_regions())
 
-    def _find_in(self, idempotency_key: str, regions: list[str]) -> RemoteRef | None:
+    def _find_in(self, idempotency_key: str, regions: list[str],
+                 options: dict[str, Any] | None = None) -> RemoteRef | None:
         from .aws import aws_call
 
         job_name = naming.job_name_for(idempotency_key)
         for region in regions:
-            bedrock = self.client("bedrock", region)
+            bedrock = self.client("bedrock", region, options)
             with aws_call("list_model_customization_jobs"):
                 pages = bedrock.get_paginator("list_model_customization_jobs").paginate(
                     nameContains=job_name)
@@ -432,6 +433,8 @@ class BedrockBackend:
                 return RemoteRef(backend=NAME, remote_id=s["jobArn"],
                                  extra={"job_name": job_name, "region": region,
                                         "idempotency_key": idempotency_key,
+                                        **({"profile": options["profile"]} if options and
+                                           options.get("profile") else {}),
                                         "model_name": s.get("customModelName"),
                                         "base_model": (s.get("baseModelArn") or "").split(
                                             "foundation-model/")[-1] or None})
