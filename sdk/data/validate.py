@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import re
 from array import array
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -35,6 +35,7 @@ from .report import Problem, Report
 # C0 controls except tab/newline/carriage return, DEL, and C1 controls.
 _CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _ROLESET = frozenset(ROLES)
+_PLAIN_ROLES = frozenset(("user", "assistant", "system"))
 _SEP = "<|endoftext|>"
 
 HINTS = {
@@ -227,26 +228,71 @@ class TokenGroup:
 # The validator
 
 
-@dataclass
+class DigestTable:
+    """Open-addressing map from 8-byte digests to the first line they were seen on.
+
+    12 bytes a slot at load <= 0.5 (~24 bytes per example) instead of ~100 for a dict of ints,
+    so duplicate detection over millions of lines stays within the memory budget.
+    """
+
+    __slots__ = ("keys", "lines", "mask", "n")
+
+    def __init__(self, capacity: int = 1 << 12) -> None:
+        self.keys = array("Q", bytes(8 * capacity))
+        self.lines = array("I", bytes(4 * capacity))
+        self.mask = capacity - 1
+        self.n = 0
+
+    def first_line(self, digest: bytes, line: int) -> int:
+        """The line `digest` was first seen on, or 0 after recording it for `line`."""
+        k = int.from_bytes(digest[:8], "little") | 1  # 0 marks an empty slot
+        keys, mask = self.keys, self.mask
+        i = k & mask
+        while True:
+            cur = keys[i]
+            if cur == k:
+                return self.lines[i]
+            if cur == 0:
+                keys[i] = k
+                self.lines[i] = line
+                self.n += 1
+                if self.n * 2 > mask:
+                    self._grow()
+                return 0
+            i = (i + 1) & mask
+
+    def _grow(self) -> None:
+        old_keys, old_lines = self.keys, self.lines
+        cap = (self.mask + 1) * 2
+        keys = array("Q", bytes(8 * cap))
+        lines = array("I", bytes(4 * cap))
+        mask = cap - 1
+        for k, ln in zip(old_keys, old_lines):
+            if k:
+                i = k & mask
+                while keys[i]:
+                    i = (i + 1) & mask
+                keys[i] = k
+                lines[i] = ln
+        self.keys, self.lines, self.mask = keys, lines, mask
+
+
 class _Features:
     """What the target checks need to know about one example (computed once)."""
 
-    has_tools: bool = False
-    has_images: bool = False
-    has_list_content: bool = False
-    weight_zero: bool = False
-    has_system: bool = False
-    has_name: bool = False
-    alternation: str | None = None  # None: fine; else why not (for strict targets)
-    exchanges: int = 0
-    preference: bool = False
-    n_messages: int = 0
-    n_names: int = 0
-    n_calls: int = 0
-    texts: list[str] = field(default_factory=list)  # tokenized texts, as tokens.example_parts
-    flags: list[bool] = field(default_factory=list)  # per text: from an assistant message
-    # system prompts are counted apart: most datasets repeat a few of them on every line
-    system_texts: list[str] = field(default_factory=list)
+    __slots__ = ("has_tools", "has_images", "has_list_content", "weight_zero", "has_system",
+                 "has_name", "alternation", "exchanges", "preference", "n_messages", "n_names",
+                 "n_calls", "texts", "flags", "system_texts")
+
+    def __init__(self) -> None:
+        self.has_tools = self.has_images = self.has_list_content = False
+        self.weight_zero = self.has_system = self.has_name = self.preference = False
+        self.alternation: str | None = None  # None: fine; else why not (for strict targets)
+        self.exchanges = self.n_messages = self.n_names = self.n_calls = 0
+        self.texts: list[str] = []  # tokenized texts, as tokens.example_parts (minus system)
+        self.flags: list[bool] = []  # per text: from an assistant message
+        # system prompts are counted apart: most datasets repeat a few of them on every line
+        self.system_texts: list[str] = []
 
 
 def _alternation_problem(roles: list[str]) -> str | None:
@@ -275,15 +321,17 @@ class Validator:
         self.file = str(path)
         self.targets = targets
         self.report = report
-        self.exact: dict[int, int] = {}  # 8-byte digest prefix -> first line
-        self.normal: dict[int, int] = {}
+        self.exact = DigestTable()  # exact key -> first line
+        self.normal = DigestTable()  # normalized key -> first line
         self.turns = 0
-        self.role_counts: dict[str, int] = {}
+        self.role_counts: Counter = Counter()
         self.duplicates = 0
         self.near_duplicates = 0
         self.n = 0
         self.preference = 0
-        self.workers = workers or max(1, min(8, usable_cpus()))
+        # More than 4 counting threads only cost memory: the main thread (parsing, checks,
+        # duplicate keys) is the bottleneck by then.
+        self.workers = workers or max(1, min(4, usable_cpus()))
         from .. import tokens as tk
 
         self.groups: list[TokenGroup] = []
@@ -301,6 +349,7 @@ class Validator:
             if t.info.rules.reserved_strings:
                 t.reserved_re = re.compile("|".join(map(re.escape, t.info.rules.reserved_strings)))
         self._tool_text = tk.tool_text
+        self.strict_targets = any(t.info.rules.strict_alternation for t in targets)
         self.pool = None
         self.pending: deque = deque()
         self.max_pending = self.workers + 1
@@ -318,6 +367,8 @@ class Validator:
         from .keys import exact_key, normalized_key
 
         report = self.report
+        exact_first = self.exact.first_line
+        normal_first = self.normal.first_line
         if self.groups:
             from concurrent.futures import ThreadPoolExecutor
 
@@ -327,22 +378,17 @@ class Validator:
                 self.n += 1
                 feats = self._generic(ex)
                 line = ex.line
-                k = int.from_bytes(exact_key(ex)[:8], "little")
-                first = self.exact.get(k)
-                if first is not None:
+                first = exact_first(exact_key(ex), line)
+                if first:
                     self.duplicates += 1
                     self._p("warning", "duplicate_example", line,
                             f"exact duplicate of line {first}")
                 else:
-                    self.exact[k] = line
-                    k = int.from_bytes(normalized_key(ex)[:8], "little")
-                    first = self.normal.get(k)
-                    if first is not None:
+                    first = normal_first(normalized_key(ex), line)
+                    if first:
                         self.near_duplicates += 1
                         self._p("warning", "near_duplicate", line,
                                 f"same as line {first} up to whitespace and case")
-                    else:
-                        self.normal[k] = line
                 if self.targets:
                     self._targets(ex, feats)
             self._drain(0)
@@ -367,104 +413,131 @@ class Validator:
                                                            f"message", path=side)
         else:
             groups = (("messages", ex.messages),)
-        call_ids: set = set()
         texts = f.texts
         flags = f.flags
-        tool_text = self._tool_text
-        seen_assistant = False
+        system_texts = f.system_texts
         roles_all: list[str] = []
-        counts = self.role_counts
-        control = _CONTROL_RE.search
+        add_role = roles_all.append
+        plain = _PLAIN_ROLES
+        slow = self._slow_message
+        state: dict = {}
         for gname, msgs in groups:
             for i, m in enumerate(msgs):
                 role = m.role
-                roles_all.append(role)
-                counts[role] = counts.get(role, 0) + 1
-                if role not in _ROLESET:
-                    self._p("error", "unknown_role", line, f"unknown role {role!r}",
-                            path=f"{gname}[{i}].role")
-                elif role == "assistant":
-                    seen_assistant = True
-                    if m.tool_calls:
-                        f.has_tools = True
-                        for c in m.tool_calls:
-                            if c.id:
-                                call_ids.add(c.id)
-                elif role == "tool":
-                    f.has_tools = True
-                    if not m.tool_call_id:
-                        self._p("error", "orphan_tool_message", line,
-                                "tool message without `tool_call_id`",
-                                path=f"{gname}[{i}].tool_call_id")
-                    elif m.tool_call_id not in call_ids:
-                        self._p("error", "orphan_tool_message", line,
-                                f"tool_call_id {m.tool_call_id!r} matches no earlier assistant "
-                                f"tool call", path=f"{gname}[{i}].tool_call_id")
-                elif role == "system":
-                    f.has_system = True
-                w = m.weight
-                if w is not None:
-                    if role != "assistant":
-                        self._p("error", "bad_weight", line,
-                                f"`weight` on a {role} message (only assistant messages take "
-                                f"one)", path=f"{gname}[{i}].weight")
-                    elif w != 0 and w != 1:
-                        self._p("error", "bad_weight", line, f"`weight` is {w!r}, not 0 or 1",
-                                path=f"{gname}[{i}].weight")
-                    elif w == 0:
-                        f.weight_zero = True
-                is_a = role == "assistant"
+                add_role(role)
                 c = m.content
-                if c is not None:
-                    if type(c) is str:
-                        text = c
-                    else:
-                        f.has_list_content = True
-                        if has_non_text(c):
-                            f.has_images = True
-                        text = text_of(c)
-                    if text:
-                        hit = control(text)
-                        if hit is not None:
-                            self._p("warning", "control_characters", line,
-                                    f"control character U+{ord(hit.group()):04X} at offset "
-                                    f"{hit.start()}", path=f"{gname}[{i}].content")
+                # fast path: a plain text message, nothing else to check
+                if type(c) is str and role in plain and m.weight is None and m.name is None \
+                        and m.tool_calls is None:
+                    if c:
                         if role == "system":
-                            f.system_texts.append(text)
+                            system_texts.append(c)
                         else:
-                            texts.append(text)
-                            flags.append(is_a)
-                # same order as tokens.example_parts: content, name, each call's name + args
-                if m.name:
-                    f.has_name = True
-                    f.n_names += 1
-                    texts.append(m.name)
-                    flags.append(is_a)
-                if m.tool_calls:
-                    for call in m.tool_calls:
-                        f.n_calls += 1
-                        texts.append(call.name or "")
-                        args = call.arguments
-                        texts.append(args if type(args) is str else str(args))
-                        flags.append(is_a)
-                        flags.append(is_a)
+                            texts.append(c)
+                            flags.append(role == "assistant")
+                    continue
+                slow(m, i, gname, line, f, state)
             f.n_messages += len(msgs)
         if ex.tools:
-            texts.append(tool_text(ex.tools))
+            f.has_tools = True
+            texts.append(self._tool_text(ex.tools))
             flags.append(False)
+        self.role_counts.update(roles_all)
+        if system_texts:
+            f.has_system = True
+        control = _CONTROL_RE.search
+        if any(map(control, texts)) or any(map(control, system_texts)):
+            self._control_problems(groups, line)
         if not f.preference:
-            if not seen_assistant:
+            if "assistant" not in roles_all:
                 self._p("error", "no_assistant", line, "no assistant message to learn from",
                         path="messages")
-            self.turns += sum(1 for r in roles_all if r == "assistant")
-            if self.targets and any(t.info.rules.strict_alternation for t in self.targets):
+            self.turns += roles_all.count("assistant")
+            if self.strict_targets:
                 f.alternation = _alternation_problem(roles_all)
-            f.exchanges = sum(1 for r in roles_all if r == "user")
+            f.exchanges = roles_all.count("user")
         else:
             self.turns += 1
-            if ex.tools:
-                f.has_tools = True
         return f
+
+    def _slow_message(self, m: Any, i: int, gname: str, line: int, f: _Features,
+                      state: dict) -> None:
+        """Every check on a message that is not plain text (tools, weights, parts, odd roles)."""
+        role = m.role
+        texts, flags = f.texts, f.flags
+        if role not in _ROLESET:
+            self._p("error", "unknown_role", line, f"unknown role {role!r}",
+                    path=f"{gname}[{i}].role")
+        elif role == "assistant":
+            if m.tool_calls:
+                f.has_tools = True
+                ids = state.setdefault("call_ids", set())
+                for c in m.tool_calls:
+                    if c.id:
+                        ids.add(c.id)
+        elif role == "tool":
+            f.has_tools = True
+            if not m.tool_call_id:
+                self._p("error", "orphan_tool_message", line,
+                        "tool message without `tool_call_id`", path=f"{gname}[{i}].tool_call_id")
+            elif m.tool_call_id not in state.get("call_ids", ()):
+                self._p("error", "orphan_tool_message", line,
+                        f"tool_call_id {m.tool_call_id!r} matches no earlier assistant "
+                        f"tool call", path=f"{gname}[{i}].tool_call_id")
+        w = m.weight
+        if w is not None:
+            if role != "assistant":
+                self._p("error", "bad_weight", line,
+                        f"`weight` on a {role} message (only assistant messages take one)",
+                        path=f"{gname}[{i}].weight")
+            elif w != 0 and w != 1:
+                self._p("error", "bad_weight", line, f"`weight` is {w!r}, not 0 or 1",
+                        path=f"{gname}[{i}].weight")
+            elif w == 0:
+                f.weight_zero = True
+        is_a = role == "assistant"
+        c = m.content
+        if c is not None:
+            if type(c) is str:
+                text = c
+            else:
+                f.has_list_content = True
+                if has_non_text(c):
+                    f.has_images = True
+                text = text_of(c)
+            if text:
+                if role == "system":
+                    f.system_texts.append(text)
+                else:
+                    texts.append(text)
+                    flags.append(is_a)
+        # same order as tokens.example_parts: content, name, each call's name + args
+        if m.name:
+            f.has_name = True
+            f.n_names += 1
+            texts.append(m.name)
+            flags.append(is_a)
+        if m.tool_calls:
+            for call in m.tool_calls:
+                f.n_calls += 1
+                texts.append(call.name or "")
+                args = call.arguments
+                texts.append(args if type(args) is str else str(args))
+                flags.append(is_a)
+                flags.append(is_a)
+
+    def _control_problems(self, groups: Any, line: int) -> None:
+        control = _CONTROL_RE.search
+        for gname, msgs in groups:
+            for i, m in enumerate(msgs):
+                for where, text in (("content", text_of(m.content)), ("name", m.name or ""),
+                                    *((f"tool_calls[{k}].function.arguments", c.arguments)
+                                      for k, c in enumerate(m.tool_calls or ()))):
+                    hit = control(text) if type(text) is str else None
+                    if hit is not None:
+                        self._p("warning", "control_characters", line,
+                                f"control character U+{ord(hit.group()):04X} at offset "
+                                f"{hit.start()}", path=f"{gname}[{i}].{where}")
 
     # target checks -----------------------------------------------------------------------------
     def _targets(self, ex: Any, f: _Features) -> None:

@@ -286,3 +286,16 @@ def test_many_chunks_in_threads_match_single_counts(tmp_path):
                         chunk_chars=200).run()
     a, b = big.stats["tokens"][OPENAI], small.stats["tokens"][OPENAI]
     assert a == b
+
+
+def test_digest_table_grows_and_remembers_first_lines():
+    from hashlib import blake2b
+
+    from unitune.data.validate import DigestTable
+
+    t = DigestTable(capacity=8)
+    digests = [blake2b(str(i).encode(), digest_size=16).digest() for i in range(5000)]
+    assert all(t.first_line(d, i + 1) == 0 for i, d in enumerate(digests))
+    assert t.n == 5000 and t.mask + 1 >= 10000
+    assert [t.first_line(d, 99999) for d in digests[::997]] == [i + 1 for i in range(0, 5000, 997)]
+    assert t.n == 5000
