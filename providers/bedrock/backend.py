@@ -158,7 +158,7 @@ class BedrockBackend:
                                     "on Bedrock model customization", path="method",
                                     hint="use method: sft, or the local/openai backend for DPO",
                                     target=target))
-        if info.methods and spec.method not in info.methods and spec.method == "sft":
+        if spec.method == "sft" and info.methods and "sft" not in info.methods:
             problems.append(Problem("unsupported_method", f"{info.model} cannot be tuned with "
                                     f"{spec.method}", path="method", target=target))
         adapter = spec.adapter
@@ -219,7 +219,8 @@ class BedrockBackend:
         """Checks, translation rows and (when `data`) the converted, checked data.
 
         `validate=False` skips the generic source validation (unitune.data.validate) and checks
-        only the converted files against the family's rules (token limits included)."""
+        only the converted files against the family's rules (token limits included). Converted
+        files are written to `work_dir` (a new temporary directory when None: the caller owns it)."""
         from .data import prepare, s3_key
         from .hyper import map_hyperparameters
 
@@ -311,8 +312,9 @@ class BedrockBackend:
                             targets=[f"bedrock:{an.info.model}"] if an.info else [])
             raise DataError(f"the data does not meet Bedrock's rules for "
                             f"{an.info.model if an.info else 'this model'}:\n{lines}{more}",
-                            report=report, hint="run `unitune validate --target bedrock:<model>` "
-                            "or `unitune plan` for the full report")
+                            report=report, hint=f"run `unitune validate <file> --target bedrock:"
+                            f"{an.info.model if an.info else '<model>'}` or `unitune plan` for "
+                            "the full report")
         unsupported = [p for p in errors if p.code in ("unsupported_method", "unsupported_adapter")]
         if unsupported:
             raise Unsupported(unsupported[0].message, feature=unsupported[0].path, backend=NAME,
