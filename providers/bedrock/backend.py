@@ -349,10 +349,8 @@ class BedrockBackend:
         for f in an.prepared.files():
             key = s3_key(prefix, f.sha256)
             uri = f"s3://{bucket}/{key}"
-            cached = ctx.uploads.get(NAME, f"{bucket}/{key}") if ctx.uploads else None
-            did = upload(s3, bucket, key, f.path, kms)
-            ctx.log(f"{'uploaded' if did else 'already in S3 (skipped)'}: {f.which} → {uri}"
-                    + (" (cached)" if cached and not did else ""))
+            did = upload(s3, bucket, key, f.path, kms)  # HeadObject decides: S3 is the truth
+            ctx.log(f"{'uploaded' if did else 'already in S3 (skipped)'}: {f.which} → {uri}")
             if ctx.uploads is not None:
                 ctx.uploads.put(NAME, f"{bucket}/{key}", uri)
             uris[f.which] = uri
@@ -360,9 +358,9 @@ class BedrockBackend:
         job_name = naming.job_name_for(ctx.idempotency_key)
         model_name = naming.model_name_for(spec.name, ctx.idempotency_key)
         output = f"s3://{bucket}/{prefix}/output/{job_name}/" if prefix else f"s3://{bucket}/output/{job_name}/"
-        tags = [{"key": naming.TAG_JOB_ID, "value": ctx.idempotency_key},
-                {"key": naming.TAG_SPEC, "value": spec.spec_hash()}]
-        tags += [{"key": str(k)[:128], "value": str(v)[:256]} for k, v in spec.metadata.items()][:40]
+        tags = [naming.tag(naming.TAG_JOB_ID, ctx.idempotency_key),
+                naming.tag(naming.TAG_SPEC, spec.spec_hash())]
+        tags += [naming.tag(k, v) for k, v in spec.metadata.items()][:40]
         kwargs: dict[str, Any] = dict(
             jobName=job_name, customModelName=model_name, roleArn=str(opts["role_arn"]),
             baseModelIdentifier=info.model,
@@ -370,7 +368,7 @@ class BedrockBackend:
             hyperParameters=an.params, trainingDataConfig={"s3Uri": uris["train"]},
             outputDataConfig={"s3Uri": output},
             clientRequestToken=naming.token_for(ctx.idempotency_key), jobTags=tags,
-            customModelTags=[{"key": naming.TAG_JOB_ID, "value": ctx.idempotency_key}])
+            customModelTags=[naming.tag(naming.TAG_JOB_ID, ctx.idempotency_key)])
         if "validation" in uris:
             kwargs["validationDataConfig"] = {"validators": [{"s3Uri": uris["validation"]}]}
         if kms:
@@ -453,7 +451,7 @@ class BedrockBackend:
         except (PermissionDenied, NotFound):
             return True  # cannot read tags: the derived name alone identifies the job
         values = {t.get("key"): t.get("value") for t in tags}
-        return values.get(naming.TAG_JOB_ID) in (None, key)
+        return values.get(naming.TAG_JOB_ID) in (None, naming.tag(naming.TAG_JOB_ID, key)["value"])
 
     # -- observe -----------------------------------------------------------------------------------
     def _identifier(self, ref: RemoteRef) -> str:

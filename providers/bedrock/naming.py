@@ -62,3 +62,12 @@ def deployment_name_for(model_name: str, kind: str) -> str:
 def job_id_from_arn(arn: str) -> str:
     """The `{jobId}` of the metrics path: the last segment of the job ARN."""
     return arn.rsplit("/", 1)[-1]
+
+
+_TAG_BAD = re.compile(r"[^a-zA-Z0-9\s._:/=+@-]")
+
+
+def tag(key: str, value: str) -> dict[str, str]:
+    """A Bedrock tag: characters outside [a-zA-Z0-9 space ._:/=+@-] become "_", lengths capped."""
+    return {"key": _TAG_BAD.sub("_", str(key))[:128] or "_",
+            "value": _TAG_BAD.sub("_", str(value))[:256]}
