@@ -59,10 +59,10 @@ def _validate_source(src: Path, info, out: Prepared, which: str) -> None:
         out.stats.update(report.stats)
 
 
-def _convert(src: Path, fmt: str, dst: Path, out: Prepared) -> None:
+def _convert(src: Path, fmt: str, dst: Path, out: Prepared, source_format: str = "auto") -> None:
     from unitune.data.convert import convert_file
 
-    result = convert_file(str(src), fmt, str(dst))
+    result = convert_file(str(src), fmt, str(dst), fmt=source_format or "auto")
     seen = {(p.file, p.line, p.code) for p in out.problems}
     for e in getattr(result, "errors", None) or []:  # lines not written
         e.file = e.file or str(src)
@@ -119,7 +119,7 @@ def prepare(spec, info, work_dir: Path, *, validate: bool = True) -> Prepared:
             _validate_source(valid_src, info, out, "validation")
 
     converted = work_dir / f"train.{fmt}.jsonl"
-    _convert(train_src, fmt, converted, out)
+    _convert(train_src, fmt, converted, out, spec.data.format)
     if isinstance(valid_value, float):
         seed = spec.hyperparameters.seed if spec.hyperparameters.seed is not None else 0
         train_part = work_dir / f"train-split.{fmt}.jsonl"
@@ -131,7 +131,7 @@ def prepare(spec, info, work_dir: Path, *, validate: bool = True) -> Prepared:
         out.train = _finish("train", train_src, converted, info, out, not validate)
         if valid_src is not None:
             vconv = work_dir / f"validation.{fmt}.jsonl"
-            _convert(valid_src, fmt, vconv, out)
+            _convert(valid_src, fmt, vconv, out, spec.data.format)
             out.validation = _finish("validation", valid_src, vconv, info, out, not validate)
     return out
 

@@ -63,8 +63,9 @@ def test_converse_output_follows_the_converse_schema(tmp_path, model):
                                for w in info.rules.reserved_strings)
 
 
-def test_prompt_completion_output_for_llama_31(tmp_path):
-    info, dst, result = convert(tmp_path, LLAMA31, chat_lines(100))
+@pytest.mark.parametrize("model", [LLAMA31, TITAN, "cohere.command-text-v14:7:4k"])
+def test_prompt_completion_output(tmp_path, model):
+    info, dst, result = convert(tmp_path, model, chat_lines(100))
     assert info.rules.format == "bedrock-prompt-completion"
     problems, n = check_file(dst, info, "train")
     assert n == 100 and [p for p in problems if p.severity == "error"] == []
