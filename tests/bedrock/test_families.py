@@ -2,8 +2,6 @@
 catching what each family rejects, and hyperparameters mapped per family with their ranges."""
 from __future__ import annotations
 
-import json
-from types import SimpleNamespace
 
 import pytest
 
