@@ -41,6 +41,10 @@ _CODES: dict[str, tuple[type[BackendError], str]] = {
     "NoSuchBucket": (NotFound, "create the bucket or set backend_options.bedrock.bucket / "
                      "UNITUNE_BEDROCK_BUCKET"),
     "404": (NotFound, "the S3 object does not exist"),
+    "403": (PermissionDenied, "the caller needs s3:GetObject/PutObject on the prefix and "
+            "s3:ListBucket on the bucket (without ListBucket S3 answers 403 for a missing object)"),
+    "Forbidden": (PermissionDenied, "the caller needs s3:GetObject/PutObject on the prefix and "
+                  "s3:ListBucket on the bucket"),
     "NotFound": (NotFound, "the S3 object does not exist"),
     "ServiceQuotaExceededException": (QuotaExceeded, "request a quota increase in Service Quotas "
                                       "(Bedrock) or wait for running jobs to finish"),

@@ -152,3 +152,17 @@ def test_secret_key_never_appears_in_errors(aws, monkeypatch):
     with pytest.raises(ue.UnituneError) as err:
         backend.get(ref)
     assert "planted-secret" not in str(err.value) and "planted-secret" not in repr(err.value)
+
+
+def test_s3_403_on_the_upload_check_names_list_bucket(aws, tmp_path):
+    from unitune.providers.bedrock.data import upload
+
+    backend = BedrockBackend()
+    s3 = backend.client("s3")
+    path = tmp_path / "x.jsonl"
+    path.write_text("{}\n")
+    with Stubber(s3) as stub:
+        stub.add_client_error("head_object", "403", "Forbidden", 403)
+        with pytest.raises(ue.PermissionDenied) as err:
+            upload(s3, aws.bucket, "unitune/data/x.jsonl", path, None)
+    assert "s3:ListBucket" in err.value.hint and isinstance(err.value.__cause__, ClientError)
