@@ -15,6 +15,7 @@ from unitune.data.report import Problem
 from .rules import check_file
 
 SKIPPED_VALIDATE_CODES = frozenset(("too_few_examples", "too_many_examples"))
+WARNINGS_PER_CODE = 3
 
 
 @dataclass
@@ -68,13 +69,21 @@ def _convert(src: Path, fmt: str, dst: Path, out: Prepared, source_format: str =
         e.file = e.file or str(src)
         if (e.file, e.line, e.code) not in seen:
             out.problems.append(e)
+    # a lossy change usually hits every line (a system prompt in prompt/completion): keep the
+    # first few per code and count the rest, so a 10,000-line file does not print 10,000 warnings
+    per_code: dict[str, int] = {}
     for w in getattr(result, "warnings", None) or []:
-        if isinstance(w, Problem):
-            w.file = w.file or str(src)
+        if not isinstance(w, Problem):
+            w = Problem("convert_warning", str(w), severity="warning")
+        w.file = w.file or str(src)
+        per_code[w.code] = per_code.get(w.code, 0) + 1
+        if per_code[w.code] <= WARNINGS_PER_CODE:
             out.problems.append(w)
-        else:
-            out.problems.append(Problem("convert_warning", str(w), severity="warning",
-                                        file=str(src)))
+    for code, n in per_code.items():
+        if n > WARNINGS_PER_CODE:
+            out.problems.append(Problem(code, f"… and {n - WARNINGS_PER_CODE} more lines with "
+                                        f"the same conversion warning ({code})",
+                                        severity="warning", file=str(src)))
 
 
 def _split(converted: Path, fraction: float, seed: int, train_dst: Path, valid_dst: Path) -> None:

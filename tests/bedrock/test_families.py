@@ -256,3 +256,10 @@ def test_claude_retirement_is_a_warning_while_unverified(aws, tmp_path):
 def test_unknown_model_lists_the_known_ones(aws, tmp_path):
     problems = BedrockBackend().check(make_spec(tmp_path, model="amazon.nova-giant-v9"))
     assert problems[0].code == "unknown_model" and NOVA in problems[0].hint
+
+
+def test_repeated_conversion_warnings_are_summarised(aws, tmp_path):
+    problems = BedrockBackend().check(make_spec(tmp_path, model=LLAMA31, n=120))
+    lossy = [p for p in problems if p.code == "lossy_system"]
+    assert len(lossy) == 4 and "117 more lines" in lossy[-1].message
+    assert all(p.severity == "warning" for p in lossy)
