@@ -121,30 +121,31 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _count_chunk(counter: Any, core: Any, sep_id: int | None, texts: list[str],
-                 ntexts: array, assistant: bytearray) -> tuple[list[int], int]:
-    """Exact content tokens per example of one chunk and the assistant share (runs in a thread)."""
-    per_text: Any = None
-    if core is not None and texts:
-        joined = _SEP.join(texts)
-        if joined.count(_SEP) == len(texts) - 1:  # no text contains the separator itself
-            import numpy as np
+def _split_counts(buffer: Any, sep_id: int, ntexts: array, assistant: bytearray
+                  ) -> tuple[list[int], int]:
+    """Per-example token counts and the assistant share from the token buffer of a chunk whose
+    texts were joined with the separator token (vectorized; runs on the main thread)."""
+    import numpy as np
 
-            toks = np.frombuffer(core.encode_to_tiktoken_buffer(joined, {_SEP}), dtype=np.uint32)
-            pos = np.flatnonzero(toks == sep_id)
-            bounds = np.empty(len(pos) + 2, dtype=np.int64)
-            bounds[0] = -1
-            bounds[1:-1] = pos
-            bounds[-1] = len(toks)
-            per_text = np.diff(bounds) - 1
-            del toks, joined
-            cum = np.zeros(len(per_text) + 1, dtype=np.int64)
-            np.cumsum(per_text, out=cum[1:])
-            ends = np.cumsum(np.frombuffer(ntexts, dtype=np.uint32), dtype=np.int64)
-            starts = ends - np.frombuffer(ntexts, dtype=np.uint32)
-            totals = (cum[ends] - cum[starts]).tolist()
-            mask = np.frombuffer(assistant, dtype=np.bool_)
-            return totals, int(per_text[mask].sum())
+    toks = np.frombuffer(buffer, dtype=np.uint32)
+    pos = np.flatnonzero(toks == sep_id)
+    bounds = np.empty(len(pos) + 2, dtype=np.int64)
+    bounds[0] = -1
+    bounds[1:-1] = pos
+    bounds[-1] = len(toks)
+    per_text = np.diff(bounds) - 1
+    cum = np.zeros(len(per_text) + 1, dtype=np.int64)
+    np.cumsum(per_text, out=cum[1:])
+    n = np.frombuffer(ntexts, dtype=np.uint32)
+    ends = np.cumsum(n, dtype=np.int64)
+    totals = (cum[ends] - cum[ends - n]).tolist()
+    mask = np.frombuffer(assistant, dtype=np.bool_)
+    return totals, int(per_text[mask].sum())
+
+
+def _count_texts(counter: Any, texts: list[str], ntexts: array, assistant: bytearray
+                 ) -> tuple[list[int], int]:
+    """Per-example counts one text at a time (estimates, HF tokenizers, odd texts)."""
     count = counter.count
     counts = [count(t) for t in texts]
     totals = []
@@ -153,6 +154,23 @@ def _count_chunk(counter: Any, core: Any, sep_id: int | None, texts: list[str],
         totals.append(sum(counts[i:i + k]))
         i += k
     return totals, sum(c for c, a in zip(counts, assistant) if a)
+
+
+def _joined(texts: list[str]) -> str | None:
+    """The chunk's texts joined by the separator token, or None when a text contains it."""
+    joined = _SEP.join(texts)
+    return joined if joined.count(_SEP) == len(texts) - 1 else None
+
+
+def _count_chunk(counter: Any, core: Any, sep_id: int | None, texts: list[str],
+                 ntexts: array, assistant: bytearray) -> tuple[list[int], int]:
+    """Exact content tokens per example of one chunk and the assistant share."""
+    if core is not None and texts:
+        joined = _joined(texts)
+        if joined is not None:
+            buffer = core.encode_to_tiktoken_buffer(joined, {_SEP})
+            return _split_counts(buffer, sep_id, ntexts, assistant)  # type: ignore[arg-type]
+    return _count_texts(counter, texts, ntexts, assistant)
 
 
 class TokenGroup:
@@ -316,7 +334,7 @@ def _alternation_problem(roles: list[str]) -> str | None:
 
 class Validator:
     def __init__(self, path: Any, targets: list[Target], report: Report,
-                 workers: int | None = None, chunk_chars: int = 1 << 20) -> None:
+                 workers: int | None = None, chunk_chars: int = 2 << 20) -> None:
         self.path = path
         self.file = str(path)
         self.targets = targets
@@ -373,6 +391,11 @@ class Validator:
             from concurrent.futures import ThreadPoolExecutor
 
             self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="unitune-tokens")
+        import sys
+
+        switch = sys.getswitchinterval()
+        if self.groups:
+            sys.setswitchinterval(min(switch, 0.001))  # hand the GIL to finished encodes sooner
         try:
             for ex in load_examples(self.path, report=report):
                 self.n += 1
@@ -393,6 +416,7 @@ class Validator:
                     self._targets(ex, feats)
             self._drain(0)
         finally:
+            sys.setswitchinterval(switch)
             if self.pool is not None:
                 self.pool.shutdown(wait=True, cancel_futures=True)
         self._finish()
@@ -599,24 +623,31 @@ class Validator:
                 self._submit(g)
 
     def _submit(self, g: TokenGroup) -> None:
+        """Hand a full chunk to a counting thread. For tiktoken the thread runs ONLY the encode
+        call (which releases the GIL): joining and splitting stay on this thread, so a worker
+        needs the GIL about three times per chunk and never waits long for it."""
         self.report.enforce_limit()
         texts, ntexts, assistant, overheads, lines = g.take()
-        fut = self.pool.submit(_count_chunk, g.counter, g.core, g.sep_id, texts, ntexts,
-                               assistant)
-        self.pending.append((g, fut, overheads, lines))
+        joined = _joined(texts) if g.core is not None and texts else None
+        if joined is not None:
+            fut = self.pool.submit(g.core.encode_to_tiktoken_buffer, joined, {_SEP})
+        else:
+            fut = self.pool.submit(_count_texts, g.counter, texts, ntexts, assistant)
+        self.pending.append((g, fut, joined is not None, ntexts, assistant, overheads, lines))
         self._drain(self.max_pending)
 
     def _drain(self, keep: int) -> None:
         if keep == 0:
             for g in self.groups:
                 if g.lines:
-                    texts, ntexts, assistant, overheads, lines = g.take()
-                    fut = self.pool.submit(_count_chunk, g.counter, g.core, g.sep_id, texts,
-                                           ntexts, assistant)
-                    self.pending.append((g, fut, overheads, lines))
+                    self._submit(g)
         while len(self.pending) > keep:
-            g, fut, overheads, lines = self.pending.popleft()
-            totals, assistant_tokens = fut.result()
+            g, fut, buffered, ntexts, assistant, overheads, lines = self.pending.popleft()
+            if buffered:
+                totals, assistant_tokens = _split_counts(fut.result(), g.sep_id, ntexts,
+                                                         assistant)
+            else:
+                totals, assistant_tokens = fut.result()
             g.assistant_tokens += assistant_tokens
             for total, overhead, line in zip(totals, overheads, lines):
                 n = total + overhead
