@@ -34,5 +34,5 @@ def run(spec, ctx: RunContext) -> dict[str, Any]:
     trainer.data_collator = counter
     trainer.train(resume_from_checkpoint=ckpt)
     result = finish(trainer, tok, ctx, callback)
-    record_rank(ctx, trainer, counter.tokens)
+    record_rank(ctx, trainer, counter, callback)
     return result

@@ -168,7 +168,7 @@ def make_callback(ctx: RunContext, tokens_offset: int = 0):
             self.t0 = time.monotonic()
             self.start_step = 0
             self.cancelled = False
-            self.tokens_local = 0
+            self.last_log_elapsed = 0.0
 
         def on_train_begin(self, args, state, control, **kw):
             self.t0 = time.monotonic()
@@ -215,6 +215,7 @@ def make_callback(ctx: RunContext, tokens_offset: int = 0):
             if "num_tokens" in logs:
                 row["tokens_seen"] = int(logs.pop("num_tokens")) + tokens_offset
             elapsed = time.monotonic() - self.t0
+            self.last_log_elapsed = elapsed
             row["elapsed_s"] = round(elapsed, 3)
             for key, value in logs.items():  # extras: grad_norm, entropy, rewards/*, logps/*, ...
                 if isinstance(value, (int, float)):
@@ -291,7 +292,7 @@ def finish(trainer, tokenizer, ctx: RunContext, callback) -> dict[str, Any]:
             "step": trainer.state.global_step}
 
 
-def record_rank(ctx: RunContext, trainer, tokens: int) -> None:
+def record_rank(ctx: RunContext, trainer, counter, callback) -> None:
     """Per-rank evidence that this process trained (used to check multi-process runs)."""
     import hashlib
 
@@ -299,6 +300,8 @@ def record_rank(ctx: RunContext, trainer, tokens: int) -> None:
 
     from .jobfiles import write_json_atomic
 
+    steps = trainer.state.global_step - callback.start_step
+    tokens = counter.consumed(steps * trainer.args.gradient_accumulation_steps)
     h = hashlib.sha256()
     with torch.no_grad():
         for name, p in sorted(trainer.model.named_parameters()):
@@ -308,6 +311,7 @@ def record_rank(ctx: RunContext, trainer, tokens: int) -> None:
     write_json_atomic(ctx.files.ranks / f"rank{ctx.rank}.json", {
         "rank": ctx.rank, "world_size": ctx.world_size, "pid": os.getpid(),
         "steps": trainer.state.global_step, "local_tokens": tokens,
+        "train_seconds": callback.last_log_elapsed,
         "trainable_digest": h.hexdigest(), "time": now_iso()})
 
 
