@@ -18,7 +18,8 @@ STRATEGIES = ("ddp", "fsdp", "deepspeed")
 
 def parse(options: dict[str, Any]) -> tuple[int, str]:
     try:
-        gpus = int(options.get("gpus", 1) or 1)
+        raw = options.get("gpus")
+        gpus = 1 if raw is None or raw == "" else int(raw)
     except (TypeError, ValueError):
         raise SpecError(f"backend_options.local.gpus must be a whole number, got {options.get('gpus')!r}",
                         field="backend_options.local.gpus", hint="e.g. gpus: 2") from None

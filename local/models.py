@@ -40,10 +40,12 @@ def resolve(model: str) -> ResolvedModel:
     except ImportError as exc:  # pragma: no cover - comes with transformers
         raise UnituneError("huggingface_hub is not installed",
                            hint="pip install 'unitune[local]'") from exc
+    cache_dir = os.environ.get("HF_HUB_CACHE") or None  # read now, not at hub import time
     patterns = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken"]
     try:
         return ResolvedModel(model, snapshot_download(model, local_files_only=True,
-                                                      allow_patterns=patterns), "hf-cache")
+                                                      allow_patterns=patterns,
+                                                      cache_dir=cache_dir), "hf-cache")
     except Exception:  # noqa: BLE001 - not cached (various hub exception types)
         pass
     offline = os.environ.get("HF_HUB_OFFLINE", "") in ("1", "true", "True")
@@ -53,7 +55,8 @@ def resolve(model: str) -> ResolvedModel:
         raise UnituneError(f"model {model!r} is not in the local Hugging Face cache and the hub is "
                            "offline (HF_HUB_OFFLINE=1)", hint=how)
     try:
-        return ResolvedModel(model, snapshot_download(model, allow_patterns=patterns), "hf-download")
+        return ResolvedModel(model, snapshot_download(model, allow_patterns=patterns,
+                                                         cache_dir=cache_dir), "hf-download")
     except Exception as exc:  # noqa: BLE001 - connection errors, 404s, gated repos
         raise UnituneError(f"model {model!r} is not cached and could not be fetched from the "
                            f"Hugging Face hub: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}",

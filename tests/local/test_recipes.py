@@ -186,3 +186,28 @@ def test_tiny_model_is_deterministic(tiny_model_dir, tmp_path):
     again = ensure_tiny_model(tmp_path / "again")
     assert weights_digest(again) == weights_digest(tiny_model_dir)
     assert (again / "tokenizer.json").read_bytes() == (tiny_model_dir / "tokenizer.json").read_bytes()
+
+
+def test_cli_generate_merge_export_on_a_trained_job(tiny_home, fixed_batch_file, tmp_path):
+    from typer.testing import CliRunner
+
+    from unitune.cli.app import app
+
+    run_recipe(make_spec(fixed_batch_file, steps=4, lr=2e-2), tmp_path / "job")
+    runner = CliRunner()
+    out = runner.invoke(app, ["generate", str(tmp_path / "job"), "Bonjour !", "--json",
+                              "--max-new-tokens", "8"])
+    assert out.exit_code == 0, out.output
+    answer = json.loads(out.stdout)
+    assert set(answer) == {"base", "tuned"}
+    out = runner.invoke(app, ["merge", str(tmp_path / "job"), "-o", str(tmp_path / "m"), "--json"])
+    assert out.exit_code == 0, out.output
+    assert (tmp_path / "m" / "model.safetensors").exists()
+    out = runner.invoke(app, ["export", str(tmp_path / "job"), str(tmp_path / "e"), "--json"])
+    assert out.exit_code == 0 and (tmp_path / "e" / "chat_template.jinja").exists()
+
+    run_recipe(make_spec(fixed_batch_file, adapter="prompt_tuning", steps=2, num_virtual_tokens=4),
+               tmp_path / "pt")
+    out = runner.invoke(app, ["merge", str(tmp_path / "pt")])
+    assert out.exit_code == 1
+    assert "virtual tokens" in out.output and "Traceback" not in out.output

@@ -106,3 +106,27 @@ def test_two_process_torchrun_trains_on_both_ranks(tiny_home, chat_file):
     status = json.loads((job / "status.json").read_text())
     assert status["effective_config"]["world_size"] == 2
     assert status["effective_config"]["effective_batch_size"] == 4
+
+
+def test_client_trains_a_local_job_end_to_end(tiny_home, chat_file, tmp_path):
+    """Through unitune's Client and registry, as `unitune train` does: durable record, worker,
+    watch to the end, metrics and the model handle."""
+    import yaml
+
+    from unitune.client import Client, PollPolicy
+    from unitune.registry import Registry
+
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(yaml.safe_dump({
+        "name": "client-e2e", "backend": "local", "base_model": "unitune/tiny-chat",
+        "data": {"train": str(chat_file)},
+        "hyperparameters": {"max_steps": 3, "batch_size": 4, "learning_rate": 1e-2}}))
+    poll = PollPolicy(initial=0.2, maximum=0.5)
+    client = Client(Registry(tiny_home / "registry.db"), poll=poll)
+    job = client.train(str(spec_path))
+    assert job.status is JobStatus.SUCCEEDED, (job.raw_status, job.error)
+    assert job.model is not None and Path(job.model.model_id, "adapter_config.json").exists()
+    rows = client.metrics(job.id)
+    assert [r.step for r in rows] == [1, 2, 3] and all(r.train_loss for r in rows)
+    assert Path(job.model.artifacts["job_dir"]) == tiny_home / "jobs" / job.id or \
+        Path(job.model.artifacts["job_dir"]).name == job.id

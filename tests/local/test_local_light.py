@@ -1,0 +1,187 @@
+"""Fast checks of the local backend's pure parts: defaults by hardware, the plan's translation
+table, spec checks, model resolution errors, launcher commands, BFD row planning. No training."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from unitune.errors import SpecError, UnituneError
+from unitune.spec import JobSpec
+
+
+def spec_of(**kw) -> JobSpec:
+    raw = {"name": "t", "backend": "local", "base_model": "unitune/tiny-chat",
+           "data": {"train": "train.jsonl"}}
+    for key, value in kw.items():
+        raw[key] = value
+    return JobSpec.from_dict(raw)
+
+
+def test_precision_and_accumulation_follow_the_hardware():
+    from unitune.local.hardware import Hardware, choose
+
+    spec = spec_of(hyperparameters={"batch_size": 32})
+    cpu = choose(spec, Hardware("cpu", bf16=False, ram_gb=8, cpu_count=2))
+    assert cpu.precision == "fp32" and "22x" in cpu.why["precision"]
+    assert cpu.per_device_batch_size * cpu.gradient_accumulation_steps == 32
+    assert cpu.gradient_accumulation_steps == 4  # 8 per device, accumulated to 32
+    assert choose(spec, Hardware("cpu", bf16=True, ram_gb=8)).precision == "bf16"
+    gpu = choose(spec, Hardware("cuda", gpus=2, gpu_name="H100", gpu_memory_gb=80, bf16=True),
+                 world_size=2)
+    assert gpu.precision == "bf16" and gpu.effective_batch_size == 32 and gpu.world_size == 2
+    old = choose(spec, Hardware("cuda", gpus=1, gpu_name="T4", gpu_memory_gb=16, bf16=False))
+    assert old.precision == "fp16"
+    forced = choose(spec, Hardware("cpu"), options={"precision": "bf16"})
+    assert forced.precision == "bf16" and "backend_options" in forced.why["precision"]
+    with pytest.raises(SpecError):
+        choose(spec, Hardware("cpu"), options={"precision": "int3"})
+
+
+def test_checkpointing_only_when_memory_needs_it_and_never_for_prefix():
+    from unitune.local.hardware import Hardware, choose
+
+    spec = spec_of(adapter={"type": "full"}, hyperparameters={"max_seq_length": 4096, "batch_size": 8})
+    big = dict(n_params=7_000_000_000, hidden=4096, layers=32)
+    small_gpu = Hardware("cuda", gpus=1, gpu_name="L4", gpu_memory_gb=24, bf16=True)
+    assert choose(spec, small_gpu, **big).activation_checkpointing is True
+    tiny = choose(spec, small_gpu, n_params=10_000_000, hidden=256, layers=4)
+    assert tiny.activation_checkpointing is False
+    prefix = spec_of(adapter={"type": "prefix"})
+    eff = choose(prefix, small_gpu, **big)
+    assert eff.activation_checkpointing is False and eff.packing is False
+    dpo = spec_of(method="dpo")
+    assert choose(dpo, small_gpu).packing is False
+
+
+def test_plan_translates_every_field_and_says_what_is_not_applied(tmp_path):
+    from unitune.local.backend import LocalBackend
+
+    (tmp_path / "train.jsonl").write_text('{"messages": [{"role": "user", "content": "hi"}, '
+                                          '{"role": "assistant", "content": "yo"}]}\n')
+    spec = JobSpec.from_dict({"name": "t", "base_model": "unitune/tiny-chat",
+                              "data": {"train": "train.jsonl"}, "adapter": {"type": "qlora", "bits": 8},
+                              "hyperparameters": {"learning_rate_multiplier": 2.0, "beta": 0.2},
+                              "suffix": "x"}, source_dir=str(tmp_path))
+    plan = LocalBackend().plan(spec)
+    rows = {r.field: r for r in plan.rows}
+    assert rows["adapter.type"].vendor_value["quantization"] == "bitsandbytes 8-bit"
+    for field in ("hyperparameters.learning_rate_multiplier", "hyperparameters.beta", "suffix"):
+        assert rows[field].applied is False and rows[field].note.startswith("not applied")
+    assert plan.ok, plan.problems
+
+
+def test_plan_and_check_do_not_import_torch(tmp_path):
+    import subprocess
+
+    (tmp_path / "train.jsonl").write_text("{}\n")
+    code = ("import sys; from unitune.spec import JobSpec; from unitune.local.backend import "
+            "LocalBackend; s = JobSpec.from_dict({'name': 't', 'base_model': 'unitune/tiny-chat', "
+            f"'data': {{'train': {str(tmp_path / 'train.jsonl')!r}}}}}); b = LocalBackend(); "
+            "b.plan(s); b.check(s); b.capabilities(); "
+            "heavy = [m for m in ('torch', 'transformers', 'trl', 'peft') if m in sys.modules]; "
+            "print(heavy); sys.exit(1 if heavy else 0)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_check_names_field_and_fix(tmp_path):
+    from unitune.local.backend import LocalBackend
+
+    spec = JobSpec.from_dict({"name": "t", "base_model": str(tmp_path / "nope"),
+                              "data": {"train": "missing.jsonl"},
+                              "adapter": {"target_modules": ["q_proj", "lm_head"]},
+                              "backend_options": {"local": {"gpus": 2, "strategy": "zero"}}},
+                             source_dir=str(tmp_path))
+    codes = {p.code: p for p in LocalBackend().check(spec)}
+    assert {"data_not_found", "lm_head_adapter", "model_not_found", "bad_option"} <= set(codes)
+    assert codes["data_not_found"].path == "data.train" and codes["data_not_found"].hint
+
+
+def test_uncached_hub_model_offline_is_a_clear_error(monkeypatch, tmp_path):
+    from unitune.local.models import resolve
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    with pytest.raises(UnituneError) as err:
+        resolve("someorg/not-a-cached-model")
+    assert "not in the local Hugging Face cache" in err.value.message
+    assert "HF_HUB_OFFLINE" in err.value.message and "--local-dir" in err.value.hint
+
+
+def test_cached_hub_model_resolves_offline(monkeypatch, tmp_path):
+    from unitune.local.models import resolve
+
+    cache = tmp_path / "hub"
+    snap = cache / "models--someorg--cached" / "snapshots" / ("a" * 40)
+    snap.mkdir(parents=True)
+    (snap / "config.json").write_text("{}")
+    (cache / "models--someorg--cached" / "refs").mkdir()
+    (cache / "models--someorg--cached" / "refs" / "main").write_text("a" * 40)
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    resolved = resolve("someorg/cached")
+    assert resolved.source == "hf-cache" and Path(resolved.path) == snap
+
+
+def test_local_paths_are_checked(tmp_path):
+    from unitune.local.models import resolve
+
+    with pytest.raises(UnituneError, match="does not exist"):
+        resolve(str(tmp_path / "missing"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UnituneError, match="no config.json"):
+        resolve(str(tmp_path / "empty"))
+
+
+def test_launcher_commands(tmp_path):
+    import yaml
+
+    from unitune.local.launch import command
+
+    assert command(tmp_path, {})[1:3] == ["-m", "unitune.local.worker"]
+    ddp = command(tmp_path, {"gpus": 2, "strategy": "ddp"}, resume=True)
+    assert ddp[1:3] == ["-m", "torch.distributed.run"] and "--nproc_per_node" in ddp
+    assert ddp[-1] == "--resume"
+    fsdp = command(tmp_path, {"gpus": 4, "strategy": "fsdp"}, cuda=True)
+    assert fsdp[1:3] == ["-m", "accelerate.commands.launch"]
+    cfg = yaml.safe_load((tmp_path / "accelerate.yaml").read_text())
+    assert cfg["distributed_type"] == "FSDP" and cfg["num_processes"] == 4
+    assert cfg["fsdp_config"]["fsdp_version"] == 2
+    command(tmp_path, {"gpus": 2, "strategy": "deepspeed"}, cuda=True)
+    cfg = yaml.safe_load((tmp_path / "accelerate.yaml").read_text())
+    assert cfg["distributed_type"] == "DEEPSPEED" and cfg["deepspeed_config"]["zero_stage"] == 3
+    with pytest.raises(SpecError, match="has none"):
+        command(tmp_path, {"gpus": 2, "strategy": "fsdp"}, cuda=False)
+    with pytest.raises(SpecError):
+        command(tmp_path, {"gpus": 0})
+
+
+def test_bfd_rows_planning():
+    from unitune.local.sft import _bfd_bins
+
+    assert _bfd_bins([10, 10, 10, 10], 20) == 2
+    assert _bfd_bins([15, 5, 12, 8, 20], 20) == 3
+    assert _bfd_bins([20] * 5, 20) == 5
+
+
+def test_dead_worker_and_cancel_before_start_are_reported(tmp_path):
+    """get() on files alone: a non-terminal status with no live process is `failed` with the
+    reason; with a cancel request it is `cancelled`; a status nobody documented is `unknown`."""
+    import os
+
+    from unitune.job import JobStatus, RemoteRef
+    from unitune.local.backend import DIED, LocalBackend
+    from unitune.local.jobfiles import JobFiles
+
+    files = JobFiles(tmp_path)
+    files.update_status(status="running", raw_status="training")
+    files.pid_file.write_text("999999999")
+    ref = RemoteRef(backend="local", remote_id="j", extra={"job_dir": str(tmp_path)})
+    snap = LocalBackend().get(ref)
+    assert snap.status is JobStatus.FAILED and snap.error.message == DIED
+    files.cancel_flag.write_text("x")
+    assert LocalBackend().get(ref).status is JobStatus.CANCELLED
+    files.update_status(status="defragmenting")
+    files.pid_file.write_text(str(os.getpid()))
+    snap = LocalBackend().get(ref)
+    assert snap.status is JobStatus.UNKNOWN and snap.raw_status == "defragmenting"
