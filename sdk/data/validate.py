@@ -76,6 +76,7 @@ class Target:
     group: "TokenGroup | None" = None
     over_limit: int = 0
     reserved_re: re.Pattern | None = None
+    simple: bool = False  # only feature checks apply (set by the Validator)
 
 
 def parse_target(spec: str):
@@ -364,8 +365,11 @@ class Validator:
                 self.groups.append(g)
             g.targets.append(t)
             t.group = g
-            if t.info.rules.reserved_strings:
-                t.reserved_re = re.compile("|".join(map(re.escape, t.info.rules.reserved_strings)))
+            rules = t.info.rules
+            if rules.reserved_strings:
+                t.reserved_re = re.compile("|".join(map(re.escape, rules.reserved_strings)))
+            t.simple = (t.reserved_re is None and not rules.strict_alternation and rules.system
+                        and rules.multi_turn)
         self._tool_text = tk.tool_text
         self.strict_targets = any(t.info.rules.strict_alternation for t in targets)
         self.pool = None
@@ -566,7 +570,11 @@ class Validator:
     # target checks -----------------------------------------------------------------------------
     def _targets(self, ex: Any, f: _Features) -> None:
         line = ex.line
+        plain = not (f.preference or f.has_tools or f.has_images or f.weight_zero
+                     or f.has_list_content or f.has_name)
         for t in self.targets:
+            if plain and t.simple:  # nothing in a plain example can break this target's rules
+                continue
             rules = t.info.rules
             spec = t.spec
             if f.preference and "dpo" not in t.info.methods:
@@ -604,7 +612,7 @@ class Validator:
                         f"{spec} takes no extra keys: message `name` is dropped", target=spec)
             if t.reserved_re is not None:
                 search = t.reserved_re.search
-                for text in f.texts:
+                for text in (*f.system_texts, *f.texts):
                     hit = search(text)
                     if hit is not None:
                         self._p("error", "reserved_string", line,

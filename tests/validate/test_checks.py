@@ -195,6 +195,10 @@ def test_nova_reserved_strings(tmp_path):
     r = run(tmp_path, [bad] + valid(9), [NOVA, OPENAI])
     rs = [p for p in r.problems if p.code == "reserved_string"]
     assert len(rs) == 1 and rs[0].target == NOVA and "'Assistant:'" in rs[0].message
+    in_system = chat(1)
+    in_system["messages"][0]["content"] = "You are a bot. [EOS]"
+    r = run(tmp_path, [in_system] + valid(9), [NOVA])
+    assert [(p.code, p.line) for p in r.problems] == [("reserved_string", 1)]
 
 
 def test_features_a_target_cannot_take(tmp_path):
@@ -299,3 +303,25 @@ def test_digest_table_grows_and_remembers_first_lines():
     assert t.n == 5000 and t.mask + 1 >= 10000
     assert [t.first_line(d, 99999) for d in digests[::997]] == [i + 1 for i in range(0, 5000, 997)]
     assert t.n == 5000
+
+
+def test_distinct_system_prompts_turn_the_cache_off_and_stay_exact(tmp_path):
+    from unitune import tokens as T
+    from unitune.catalog import find_model
+    from unitune.data import validate as V
+    from unitune.data.dataset import load_examples
+    from unitune.data.report import Report
+
+    rows = []
+    for i in range(600):
+        row = chat(i)
+        row["messages"][0]["content"] = f"System prompt number {i}: 系统提示 {i}"
+        rows.append(row)
+    p = write(tmp_path, rows)
+    v = V.Validator(p, V.resolve_targets([OPENAI]), Report(file=str(p)), chunk_chars=5000)
+    report = v.run()
+    assert v.groups[0].system_cache is None  # mostly distinct: counted in the workers
+    info = find_model("openai", "gpt-4.1-mini-2025-04-14")
+    expect = [T.count_example(ex, info) for ex in load_examples(p, report=Report())]
+    t = report.stats["tokens"][OPENAI]
+    assert t["total"] == sum(expect) and t["max"] == max(expect)
