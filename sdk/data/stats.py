@@ -17,31 +17,46 @@ def percentile(sorted_values: Any, q: float) -> int:
     return int(sorted_values[k - 1])
 
 
+def _nice_width(span: float, bins: int) -> int:
+    raw = max(1.0, span / bins)
+    mag = 10 ** int(math.floor(math.log10(raw)))
+    for m in (1, 2, 5, 10):
+        if m * mag >= raw:
+            return int(m * mag)
+    return int(10 * mag)
+
+
 def histogram(sorted_values: Any, bins: int = 12) -> dict[str, list[int]]:
-    """Power-of-two bins from the smallest to the largest length: `edges` (lower bounds) and
-    `counts`; the last bin is open-ended. Long tails stay readable."""
+    """Length histogram: `edges` (lower bounds) and `counts`; the last bin is open-ended.
+
+    Lengths spanning less than 3 octaves get ~`bins` linear bins of a round width; wider spreads
+    get power-of-two bins (at most `bins`, the low end merged), so long tails stay readable.
+    """
     if not len(sorted_values):
         return {"edges": [], "counts": []}
-    lo, hi = max(1, int(sorted_values[0])), max(1, int(sorted_values[-1]))
-    first = 2 ** int(math.log2(lo))
-    last = 2 ** int(math.log2(hi))
-    edges = []
-    e = first
-    while e <= last:
-        edges.append(e)
-        e *= 2
-    if len(edges) > bins:  # merge the low end into the first bin
-        edges = [edges[0]] + edges[len(edges) - bins + 1:]
-    counts = [0] * len(edges)
     import bisect
 
+    lo, hi = max(1, int(sorted_values[0])), max(1, int(sorted_values[-1]))
+    if hi < 8 * lo:
+        width = _nice_width(hi - lo + 1, bins)
+        start = (lo // width) * width
+        edges = list(range(start, hi + 1, width))
+    else:
+        edges = []
+        e = 2 ** int(math.log2(lo))
+        while e <= hi:
+            edges.append(e)
+            e *= 2
+        if len(edges) > bins:  # merge the low end into the first bin
+            edges = [edges[0]] + edges[len(edges) - bins + 1:]
+        edges[0] = 0
+    counts = [0] * len(edges)
     j = 0
-    for i, edge in enumerate(edges):
-        nxt = edges[i + 1] if i + 1 < len(edges) else None
-        k = len(sorted_values) if nxt is None else bisect.bisect_left(sorted_values, nxt, lo=j)
+    for i in range(len(edges)):
+        k = len(sorted_values) if i + 1 == len(edges) else \
+            bisect.bisect_left(sorted_values, edges[i + 1], lo=j)
         counts[i] = k - j
         j = k
-    edges[0] = 0
     return {"edges": edges, "counts": counts}
 
 

@@ -20,6 +20,10 @@ def test_histogram_bins_cover_every_value():
     wide = histogram(sorted([1, 2 ** 30]), bins=12)
     assert len(wide["edges"]) == 12 and sum(wide["counts"]) == 2
     assert histogram([]) == {"edges": [], "counts": []}
+    narrow = histogram(sorted(range(64, 208)))  # under 3 octaves: round linear bins
+    assert narrow["edges"][:3] == [60, 80, 100] and sum(narrow["counts"]) == 144
+    assert 6 <= len(narrow["edges"]) <= 13
+    assert histogram([5])["counts"] == [1]
 
 
 def test_render_histogram():
