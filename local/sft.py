@@ -197,8 +197,9 @@ def run(spec, ctx: RunContext, rows: list[dict] | None = None) -> dict[str, Any]
         budget = micro_token_budget(hw, ctx.options)
         if budget and n_rows > 1 and n_rows * plan["length"] > budget:
             # split the step into micro-steps: same examples per optimizer step, less memory
-            split = min(n_rows, math.ceil(n_rows * plan["length"] / budget))
-            n_rows, accum = math.ceil(n_rows / split), accum * split
+            per_micro = max(1, min(n_rows, budget // plan["length"]))
+            split = max(1, round(n_rows / per_micro))
+            n_rows, accum = per_micro, accum * split
         args.update(max_length=plan["length"], per_device_train_batch_size=n_rows,
                     gradient_accumulation_steps=accum)
         extra["packed_rows"] = (f"{n_rows} row(s) of up to {plan['length']} tokens per device "
