@@ -325,3 +325,25 @@ def test_distinct_system_prompts_turn_the_cache_off_and_stay_exact(tmp_path):
     expect = [T.count_example(ex, info) for ex in load_examples(p, report=Report())]
     t = report.stats["tokens"][OPENAI]
     assert t["total"] == sum(expect) and t["max"] == max(expect)
+
+
+def test_plain_fast_key_agrees_with_keys_exact_key(tmp_path):
+    """Plain examples take a cheaper exact key; it must split duplicates exactly as
+    keys.exact_key does, also against non-plain twins."""
+    from unitune.data.dataset import load_examples
+    from unitune.data.keys import exact_key
+    from unitune.data.report import Report
+
+    weighted = chat(0)
+    weighted["messages"][2]["weight"] = 1
+    named = chat(0)
+    named["messages"][1]["name"] = "bob"
+    swapped = chat(0)
+    swapped["messages"][1]["role"], swapped["messages"][2]["role"] = "assistant", "user"
+    rows = [chat(0), chat(0), weighted, weighted, named, swapped, chat(1), chat(0)]
+    p = write(tmp_path, rows)
+    r = validate_file(p)
+    got = {p.line for p in r.problems if p.code == "duplicate_example"}
+    keys = [exact_key(ex) for ex in load_examples(p, report=Report())]
+    expect = {i + 1 for i, k in enumerate(keys) if k in keys[:i]}
+    assert got == expect == {2, 4, 8}
