@@ -32,6 +32,7 @@ def run(spec, ctx: RunContext) -> dict[str, Any]:
                          processing_class=tok, peft_config=peft_config(spec), callbacks=[callback])
     counter = TokenCounter(trainer.data_collator)
     trainer.data_collator = counter
+    callback.counter = counter
     trainer.train(resume_from_checkpoint=ckpt)
     result = finish(trainer, tok, ctx, callback)
     record_rank(ctx, trainer, counter, callback)

@@ -45,6 +45,9 @@ class TokenCounter:
         batch = self.inner(features)
         if features and "input_ids" in features[0]:
             self.calls.append(sum(len(f["input_ids"]) for f in features))
+        elif features and "chosen_ids" in features[0]:  # DPO: prompt+chosen and prompt+rejected
+            self.calls.append(sum(2 * len(f["prompt_ids"]) + len(f["chosen_ids"])
+                                  + len(f["rejected_ids"]) for f in features))
         elif "attention_mask" in batch:
             self.calls.append(int(batch["attention_mask"].sum()))
         else:
@@ -228,6 +231,7 @@ def run(spec, ctx: RunContext, rows: list[dict] | None = None) -> dict[str, Any]
                          callbacks=[callback])
     counter = TokenCounter(trainer.data_collator)
     trainer.data_collator = counter
+    callback.counter = counter
     trainer.train(resume_from_checkpoint=ckpt)
     result = finish(trainer, tok, ctx, callback)
     record_rank(ctx, trainer, counter, callback)

@@ -169,6 +169,7 @@ def make_callback(ctx: RunContext, tokens_offset: int = 0):
             self.start_step = 0
             self.cancelled = False
             self.last_log_elapsed = 0.0
+            self.counter = None  # set by the recipe: a TokenCounter around the data collator
 
         def on_train_begin(self, args, state, control, **kw):
             self.t0 = time.monotonic()
@@ -213,7 +214,13 @@ def make_callback(ctx: RunContext, tokens_offset: int = 0):
                 if key in logs:
                     row[col] = logs.pop(key)
             if "num_tokens" in logs:
-                row["tokens_seen"] = int(logs.pop("num_tokens")) + tokens_offset
+                trl_tokens = int(logs.pop("num_tokens"))
+                if self.counter is not None and ctx.world_size == 1:
+                    # real tokens: TRL's padding-free count includes the bucket padding
+                    done = (state.global_step - self.start_step) * args.gradient_accumulation_steps
+                    row["tokens_seen"] = self.counter.consumed(done) + tokens_offset
+                else:
+                    row["tokens_seen"] = trl_tokens + tokens_offset
             elapsed = time.monotonic() - self.t0
             self.last_log_elapsed = elapsed
             row["elapsed_s"] = round(elapsed, 3)

@@ -71,6 +71,15 @@ def test_every_adapter_trains_and_loss_falls(adapter, lr, extra, tiny_home, fixe
     else:
         assert (adapter_dir / "adapter_config.json").exists()
     status = json.loads((tmp_path / "job" / "status.json").read_text())
+    if adapter == "lora":  # packed + bucket-padded, yet tokens_seen counts only real tokens
+        from unitune.local.models import resolve
+        from unitune.local.training import load_tokenizer
+
+        tok = load_tokenizer(resolve("unitune/tiny-chat").path)
+        per_step = sum(len(tok.apply_chat_template(json.loads(line)["messages"], return_dict=False))
+                       for line in fixed_batch_file.read_text().splitlines())
+        assert status["effective_config"]["packing"] is True
+        assert [r["tokens_seen"] for r in rows] == [per_step * k for k in range(1, 7)]
     if adapter == "qlora":
         q = status["quantized_modules"]
         assert q["count"] >= 14, q  # every linear of the 2 layers (7 each)
