@@ -247,6 +247,45 @@ class TokenGroup:
 # The validator
 
 
+def _norm_parts(messages: Any, out: list) -> None:
+    # Mirrors keys._norm_msgs part for part (a test holds them to the same equivalence).
+    from .keys import _dumps_any
+
+    add = out.append
+    for m in messages:
+        content = m.content
+        text = content if type(content) is str else text_of(content)
+        add(m.role)
+        add(" ".join(text.split()).lower())
+        if type(content) is list and has_non_text(content):
+            add(_dumps_any([p for p in content if isinstance(p, dict) and "text" not in p]
+                           ).decode("utf-8", "replace"))
+        if m.tool_calls:
+            for c in m.tool_calls:
+                add(c.name)
+                add(" ".join(c.arguments.split()).lower() if isinstance(c.arguments, str)
+                    else str(c.arguments))
+        add(None)  # message boundary
+
+
+def normalized_hash(example: Any) -> int:
+    """64-bit key with the equivalence of `keys.normalized_key` (roles and whitespace/case-
+    normalized texts), hashing the parts tuple in C instead of joining, encoding and digesting
+    them: the validator computes one per example, on its critical path."""
+    parts: list = []
+    if type(example) is PreferenceExample:
+        parts.append("P")
+        _norm_parts(example.prompt, parts)
+        parts.append("C")
+        _norm_parts(example.chosen, parts)
+        parts.append("R")
+        _norm_parts(example.rejected, parts)
+    else:
+        parts.append("E")
+        _norm_parts(example.messages, parts)
+    return hash(tuple(parts)) & 0xFFFFFFFFFFFFFFFF
+
+
 class DigestTable:
     """Open-addressing map from 8-byte digests to the first line they were seen on.
 
@@ -394,12 +433,12 @@ class Validator:
     # main loop ---------------------------------------------------------------------------------
     def run(self) -> Report:
         from .dataset import load_examples
-        from .keys import exact_key, normalized_key
+        from .keys import exact_key
 
         report = self.report
         exact_first = self.exact.first_line
         exact_first_int = self.exact.first_line_int
-        normal_first = self.normal.first_line
+        normal_first_int = self.normal.first_line_int
         if self.groups:
             from concurrent.futures import ThreadPoolExecutor
 
@@ -423,7 +462,7 @@ class Validator:
                     self._p("warning", "duplicate_example", line,
                             f"exact duplicate of line {first}")
                 else:
-                    first = normal_first(normalized_key(ex), line)
+                    first = normal_first_int(normalized_hash(ex), line)
                     if first:
                         self.near_duplicates += 1
                         self._p("warning", "near_duplicate", line,

@@ -110,3 +110,61 @@ def test_validator_totals_equal_count_example(lines):
         report = validate_file(p, [info])
         expect = sum(count_example(ex, info) for ex in load_examples(p, report=Report()))
     assert report.stats["tokens"][f"openai:{info.model}"]["total"] == expect
+
+
+_TEXTS = ["Hello there", "hello  there", " HELLO there\n", "你好 世界", "你好　世界", "bye", "Bye"]
+
+
+@st.composite
+def variant(draw) -> dict:
+    """Small examples that often repeat, exactly or up to whitespace/case/names/weights."""
+    kind = draw(st.sampled_from(["chat", "chat", "chat", "pref"]))
+    if kind == "pref":
+        return {"input": {"messages": [{"role": "user", "content": draw(st.sampled_from(_TEXTS))}]},
+                "preferred_output": [{"role": "assistant", "content": draw(st.sampled_from(_TEXTS))}],
+                "non_preferred_output": [{"role": "assistant", "content": "no"}]}
+    msgs = []
+    for role in draw(st.sampled_from([["user", "assistant"], ["system", "user", "assistant"]])):
+        m = {"role": role, "content": draw(st.sampled_from(_TEXTS))}
+        if role == "assistant" and draw(st.integers(0, 3)) == 0:
+            m["weight"] = draw(st.sampled_from([0, 1]))
+        if role == "user" and draw(st.integers(0, 5)) == 0:
+            m["name"] = "bob"
+        if role == "user" and draw(st.integers(0, 5)) == 0:
+            m["content"] = [{"type": "text", "text": m["content"]}]
+        msgs.append(m)
+    if draw(st.integers(0, 5)) == 0:
+        msgs[-1] = {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{ }"}}]}
+    return {"messages": msgs}
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(variant(), min_size=2, max_size=16))
+def test_duplicates_agree_with_keys_module(rows):
+    """The validator's cheaper keys split duplicates exactly as unitune.data.keys does."""
+    from unitune.data.dataset import load_examples
+    from unitune.data.keys import exact_key, normalized_key
+
+    with tempfile.TemporaryDirectory() as tmp:
+        p = Path(tmp) / "d.jsonl"
+        p.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                     encoding="utf-8")
+        report = validate_file(p)
+        exs = list(load_examples(p, report=Report()))
+    exact_seen, norm_seen, want_dup, want_near = {}, {}, {}, {}
+    for ex in exs:
+        e, n = exact_key(ex), normalized_key(ex)
+        if e in exact_seen:
+            want_dup[ex.line] = exact_seen[e]
+            continue
+        exact_seen[e] = ex.line
+        if n in norm_seen:
+            want_near[ex.line] = norm_seen[n]
+        else:
+            norm_seen[n] = ex.line
+    got_dup = {p.line: int(p.message.rsplit(" ", 1)[1]) for p in report.problems
+               if p.code == "duplicate_example"}
+    got_near = {p.line: int(p.message.split("line ")[1].split()[0]) for p in report.problems
+                if p.code == "near_duplicate"}
+    assert got_dup == want_dup and got_near == want_near
