@@ -249,8 +249,6 @@ class TokenGroup:
 
 def _norm_parts(messages: Any, out: list) -> None:
     # Mirrors keys._norm_msgs part for part (a test holds them to the same equivalence).
-    from .keys import _dumps_any
-
     add = out.append
     for m in messages:
         content = m.content
@@ -258,6 +256,8 @@ def _norm_parts(messages: Any, out: list) -> None:
         add(m.role)
         add(" ".join(text.split()).lower())
         if type(content) is list and has_non_text(content):
+            from .keys import _dumps_any
+
             add(_dumps_any([p for p in content if isinstance(p, dict) and "text" not in p]
                            ).decode("utf-8", "replace"))
         if m.tool_calls:
