@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..data.example import Example, Message, PreferenceExample, text_of
+from ..data.example import Message, PreferenceExample, text_of
 from ..data.report import Report
 from ..errors import DataError
 

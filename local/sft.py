@@ -7,7 +7,6 @@ assistant tokens (end-of-turn token included) when the chat template marks them 
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from .training import RunContext

@@ -5,14 +5,12 @@ The recipes themselves (`sft.py`, `dpo.py`) stay self-contained about their meth
 """
 from __future__ import annotations
 
-import math
 import os
 import random
 import re
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from .jobfiles import JobFiles, now_iso
@@ -320,8 +318,3 @@ def record_rank(ctx: RunContext, trainer, counter, callback) -> None:
         "steps": trainer.state.global_step, "local_tokens": tokens,
         "train_seconds": callback.last_log_elapsed,
         "trainable_digest": h.hexdigest(), "time": now_iso()})
-
-
-def steps_estimate(n_rows: int, eff) -> int:
-    per_step = eff.per_device_batch_size * eff.gradient_accumulation_steps * eff.world_size
-    return max(1, math.ceil(n_rows / per_step)) * eff.epochs

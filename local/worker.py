@@ -12,7 +12,6 @@ import os
 import signal
 import sys
 import traceback
-from pathlib import Path
 
 
 def _on_sigterm(signum, frame) -> None:  # noqa: ARG001

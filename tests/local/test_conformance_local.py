@@ -6,7 +6,6 @@ unknown_status = the harness stops the worker and writes a status nobody documen
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
