@@ -701,7 +701,7 @@ class Validator:
             fut = self.pool.submit(g.core.encode_to_tiktoken_buffer, joined, {_SEP})
         else:
             fut = self.pool.submit(_count_texts, g.counter, texts, ntexts, assistant)
-        self.pending.append((g, fut, joined is not None, ntexts, assistant, overheads, lines))
+        self.pending.append((g, fut, joined, ntexts, assistant, overheads, lines))
         self._drain(self.max_pending)
 
     def _drain(self, keep: int) -> None:
@@ -710,10 +710,15 @@ class Validator:
                 if g.lines:
                     self._submit(g)
         while len(self.pending) > keep:
-            g, fut, buffered, ntexts, assistant, overheads, lines = self.pending.popleft()
-            if buffered:
-                totals, assistant_tokens = _split_counts(fut.result(), g.sep_id, ntexts,
-                                                         assistant)
+            g, fut, joined, ntexts, assistant, overheads, lines = self.pending.popleft()
+            if joined is not None:
+                try:
+                    buffer = fut.result()
+                except UnicodeEncodeError:  # lone surrogates: replace them as tiktoken does
+                    joined = joined.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+                    buffer = g.core.encode_to_tiktoken_buffer(joined, {_SEP})
+                del joined
+                totals, assistant_tokens = _split_counts(buffer, g.sep_id, ntexts, assistant)
             else:
                 totals, assistant_tokens = fut.result()
             g.assistant_tokens += assistant_tokens

@@ -347,3 +347,22 @@ def test_plain_fast_key_agrees_with_keys_exact_key(tmp_path):
     keys = [exact_key(ex) for ex in load_examples(p, report=Report())]
     expect = {i + 1 for i, k in enumerate(keys) if k in keys[:i]}
     assert got == expect == {2, 4, 8}
+
+
+def test_lone_surrogates_are_counted_like_tiktoken(tmp_path, monkeypatch):
+    """orjson rejects lone surrogates, but another reader might not: counting must not crash
+    and must match tiktoken's own replacement."""
+    from unitune import tokens as T
+    from unitune.data import dataset
+    from unitune.data.example import Example, Message
+
+    weird = "bad \ud800 text"
+    exs = [Example([Message("user", weird), Message("assistant", f"ok {i}")], line=i + 1)
+           for i in range(3)]
+    monkeypatch.setattr(dataset, "load_examples", lambda path, report=None: iter(exs))
+    p = write(tmp_path, [chat(0)])
+    r = validate_file(p, [OPENAI])
+    enc = T.load_encoding("o200k_base")
+    expect = sum(3 + 2 * 4 + len(enc.encode_ordinary(weird)) + len(enc.encode_ordinary(f"ok {i}"))
+                 for i in range(3))
+    assert r.stats["tokens"][OPENAI]["total"] == expect
