@@ -25,11 +25,11 @@ import os
 import re
 from array import array
 from collections import Counter, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable
 
 from ..errors import SpecError
-from .example import ROLES, Example, PreferenceExample, has_non_text, text_of
+from .example import ROLES, PreferenceExample, has_non_text, text_of
 from .report import Problem, Report
 
 # C0 controls except tab/newline/carriage return, DEL, and C1 controls.
