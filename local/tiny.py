@@ -92,10 +92,10 @@ def tiny_config_kwargs(vocab_size: int) -> dict:
                 rms_norm_eps=1e-6, tie_word_embeddings=False, rope_theta=10000.0)
 
 
-def build_tokenizer(vocab_size: int = 512):
-    """Train the byte-level BPE and wrap it as a transformers fast tokenizer with the template."""
+def build_raw_tokenizer(vocab_size: int = 512):
+    """Train the byte-level BPE (a `tokenizers.Tokenizer`; needs neither torch nor transformers,
+    so token counting can use the exact tiny-chat tokenizer before the model is built)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -104,6 +104,14 @@ def build_tokenizer(vocab_size: int = 512):
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
                                   show_progress=False)
     tok.train_from_iterator(corpus(), trainer=trainer)
+    return tok
+
+
+def build_tokenizer(vocab_size: int = 512):
+    """The BPE wrapped as a transformers fast tokenizer with the ChatML template."""
+    from transformers import PreTrainedTokenizerFast
+
+    tok = build_raw_tokenizer(vocab_size)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>",
                                    pad_token="<|endoftext|>", bos_token=None,
                                    model_max_length=1024)

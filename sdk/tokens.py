@@ -256,7 +256,11 @@ class TiktokenCounter:
 class HFCounter:
     exact = True
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, tokenizer: Any = None) -> None:
+        if tokenizer is not None:  # an in-memory `tokenizers.Tokenizer` (the tiny model's)
+            self.tokenizer = tokenizer
+            self.method = f"exact (HF tokenizer {path})"
+            return
         try:
             from tokenizers import Tokenizer
         except ImportError as exc:
@@ -294,8 +298,38 @@ def _counter_for_tokenizer(tokenizer: str) -> Counter:
         except TokenizerUnavailable as exc:
             return EstimateCounter(f"{tokenizer} unavailable: {exc.message}")
     if tokenizer.startswith("hf:"):
-        return HFCounter(tokenizer[3:])
+        return _hf_counter(tokenizer[3:])
     return EstimateCounter()
+
+
+def _hf_counter(ref: str) -> Counter:
+    """`hf:<dir or file>` exactly; `hf:<hub id>` from an offline copy (the embedded tiny model,
+    built or trained in memory, or the Hugging Face cache); otherwise the estimate, saying why.
+    Never downloads."""
+    if Path(ref).expanduser().exists():
+        return HFCounter(str(Path(ref).expanduser()))
+    if ref == "unitune/tiny-chat":
+        try:
+            from .local import tiny
+        except ImportError:
+            tiny = None
+        if tiny is not None:
+            if (tiny.cache_dir() / "tokenizer.json").exists():
+                return HFCounter(str(tiny.cache_dir()))
+            try:
+                return HFCounter(ref, tokenizer=tiny.build_raw_tokenizer())
+            except ImportError:
+                pass
+        return EstimateCounter(f"{ref}'s tokenizer needs `tokenizers` (pip install 'unitune[local]')")
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(ref, "tokenizer.json")
+    except Exception:  # not installed, or not a valid repo id: not resolvable offline
+        found = None
+    if isinstance(found, str):
+        return HFCounter(found)
+    return EstimateCounter(f"{ref}'s tokenizer is not available offline")
 
 
 def counter_for(model_info_or_name: Any) -> Counter:

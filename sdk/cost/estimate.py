@@ -131,34 +131,6 @@ def _counter_key(info: Any) -> tuple[str, Any]:
             (f.per_message, f.per_name, f.priming, f.per_tool_call))
 
 
-def resolve_hf_tokenizer(tokenizer: str) -> str:
-    """`hf:<hub id>` → `hf:<local dir>` when a copy exists offline (unitune's tiny model once built,
-    or the Hugging Face cache); unchanged otherwise. Never downloads."""
-    if not tokenizer.startswith("hf:"):
-        return tokenizer
-    ref = tokenizer[3:]
-    if Path(ref).expanduser().exists():
-        return tokenizer
-    if ref == "unitune/tiny-chat":
-        try:
-            from ..local import tiny
-        except ImportError:
-            tiny = None
-        cache_dir = getattr(tiny, "cache_dir", None)
-        if cache_dir is not None and (Path(cache_dir()) / "tokenizer.json").exists():
-            return f"hf:{cache_dir()}"
-        return tokenizer
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        return tokenizer
-    try:
-        found = try_to_load_from_cache(ref, "tokenizer.json")
-    except Exception:  # malformed repo id etc.: not resolvable offline
-        return tokenizer
-    return f"hf:{found}" if isinstance(found, str) else tokenizer
-
-
 def _safe_count_fn(info: Any):
     """A per-example counter for `info`; falls back to the estimate when the exact tokenizer cannot
     be loaded offline (e.g. `hf:<hub id>` with no local copy). Returns (fn, method, exact)."""
@@ -166,8 +138,7 @@ def _safe_count_fn(info: Any):
 
     framing = tokens.framing_for(info)
     try:
-        tok = resolve_hf_tokenizer(getattr(info, "tokenizer", "estimate") or "estimate")
-        counter = tokens.counter_for(tok) if tok != info.tokenizer else tokens.counter_for(info)
+        counter = tokens.counter_for(info)
     except Exception as exc:  # TokenizerUnavailable, MissingDependency: never fatal for an estimate
         counter = tokens.EstimateCounter(f"{getattr(info, 'tokenizer', '?')} not available "
                                          f"offline ({type(exc).__name__})")
