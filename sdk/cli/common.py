@@ -17,10 +17,19 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 
+PIPED_WIDTH = 160  # when stdout is not a terminal, tables are this wide instead of rich's 80
+
+
 def console(stderr: bool = False):
+    """A rich console; on a pipe (CI logs, `| less`) wide enough that tables don't wrap ids."""
+    import os
+
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    con = Console(stderr=stderr, highlight=False, soft_wrap=False)
+    if not con.is_terminal and "COLUMNS" not in os.environ:
+        con.width = PIPED_WIDTH
+    return con
 
 
 def print_json(obj: Any) -> None:

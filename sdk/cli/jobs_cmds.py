@@ -32,11 +32,7 @@ def _esc(text: Any) -> str:
 
 
 def _out():
-    """stdout console; when piped, wide enough that tables do not wrap ids."""
-    out = console()
-    if not out.is_terminal:
-        out.width = 160
-    return out
+    return console()
 
 
 def _job_dict(job, history: list | None = None) -> dict:
