@@ -489,12 +489,14 @@ def register(app: typer.Typer) -> None:
         client = _client(quiet=as_json)
         opts = _parse_options(option)
         plan = client.deploy(job_id, opts, dry_run=True)
+        if not as_json:  # the plan carries the hosting cost: always shown before anything is created
+            _out().print(_esc(plan))
         if not yes:
             if as_json or not sys.stdin.isatty():
                 if as_json:
                     print_json({"deployed": False, "plan": plan})
-                raise fail("not deploying without --yes", f"plan: {plan}", EXIT_USAGE)
-            _out().print(_esc(plan))
+                raise fail("not deploying without --yes", "re-run with --yes to create it "
+                           "(hosting is billed until `unitune undeploy`)", EXIT_USAGE)
             if not typer.confirm("deploy?", default=False):
                 raise fail("not deployed", None, EXIT_FAIL)
         handle = client.deploy(job_id, opts, dry_run=False)

@@ -102,7 +102,10 @@ def test_cancel(run, tmp_path):
 def test_deploy_requires_yes_and_undeploy(run, tmp_path):
     job = json.loads(run("train", write_spec(tmp_path), "--json").stdout)
     res = run("deploy", job["id"], code=2)  # non-interactive without --yes
-    assert "--yes" in res.stderr and "would create endpoint" in res.stderr
+    assert "--yes" in res.stderr and "would create endpoint" in res.stdout
+    res = run("deploy", job["id"], "--yes")  # the plan (with its cost) is shown even with --yes
+    assert "would create endpoint" in res.stdout and "deployed:" in res.stdout
+    run("undeploy", job["id"])
     out = json.loads(run("deploy", job["id"], "--yes", "--option", "units=3", "--json").stdout)
     assert out["deployed"] and out["model"]["endpoint"]
     assert "3 unit" in out["plan"]
