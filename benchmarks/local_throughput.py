@@ -108,11 +108,13 @@ def variant_trl(args, rows, model_dir: Path, out_dir: Path) -> dict:
     class Probe(TrainerCallback):
         def on_train_begin(self, a, state, control, **kw):
             timing["t0"] = time.perf_counter()
+            timing["c0"] = time.process_time()
 
         def on_log(self, a, state, control, logs=None, **kw):
             if logs and "num_tokens" in logs:
                 timing["tokens"] = logs["num_tokens"]
                 timing["t1"] = time.perf_counter()
+                timing["c1"] = time.process_time()
                 timing.setdefault("losses", []).append(logs.get("loss"))
 
     cuda = args.device == "cuda"
@@ -135,6 +137,7 @@ def variant_trl(args, rows, model_dir: Path, out_dir: Path) -> dict:
     n_train = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     tokens = counter.consumed(args.steps * config.gradient_accumulation_steps)
     return {"tokens": tokens, "seconds": timing["t1"] - timing["t0"],
+            "cpu_seconds": timing["c1"] - timing["c0"],
             "losses": timing["losses"], "parameters": n_params, "trainable": n_train,
             "settings": {"gradient_checkpointing": config.gradient_checkpointing,
                          "packing": config.packing, "padding_free": config.padding_free,
@@ -171,6 +174,7 @@ def variant_unitune(args, rows, model_dir: Path, out_dir: Path) -> dict:
     rank = json.loads((files.ranks / "rank0.json").read_text())
     cfg = status["effective_config"]
     return {"tokens": rank["local_tokens"], "seconds": rank["train_seconds"],
+            "cpu_seconds": rank["train_cpu_seconds"],
             "losses": [m["train_loss"] for m in metrics], "parameters": None, "trainable": None,
             "settings": {k: cfg.get(k) for k in ("precision", "packing", "packed_rows", "pad_to_multiple_of",
                                                  "activation_checkpointing",
@@ -182,11 +186,14 @@ def child(args) -> None:
     import_unitune()
     import torch
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     rows = json.loads(Path(args.rows).read_text())
     out = Path(args.workdir) / args.variant
     fn = variant_trl if args.variant == "trl" else variant_unitune
     result = fn(args, rows, Path(args.model_dir), out)
     result["tokens_per_s"] = result["tokens"] / result["seconds"]
+    result["tokens_per_cpu_s"] = result["tokens"] / max(result["cpu_seconds"], 1e-9)
     result["peak_rss_mb"] = peak_rss_mb()
     if args.device == "cuda":
         result["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
@@ -201,6 +208,20 @@ def mfu(result: dict, n_params: int, n_trainable: int, gpu: str) -> tuple[float 
     return flops, (flops / peak if peak else None)
 
 
+def summarise(rs: list[dict]) -> dict:
+    """Median throughput over the repeats (the machine may be shared), worst peak memory."""
+    import statistics
+
+    out = dict(rs[len(rs) // 2])
+    for key in ("tokens_per_s", "tokens_per_cpu_s", "seconds", "cpu_seconds"):
+        out[key] = statistics.median(r[key] for r in rs)
+    for key in ("peak_rss_mb", "peak_gpu_mb"):
+        if key in rs[0]:
+            out[key] = max(r[key] for r in rs)
+    out["all_tokens_per_s"] = [round(r["tokens_per_s"], 1) for r in rs]
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -213,7 +234,13 @@ def main() -> None:
     ap.add_argument("--max-sentences", type=int, default=None,
                     help="longest turn in sentences (lengths vary from 1 to this)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeats", type=int, default=None,
+                    help="runs per variant, alternating a/b (default 3 on CPU, 1 on CUDA); "
+                         "medians are reported")
     ap.add_argument("--json", default=None, help="also write the results here")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch CPU threads for both variants (default: torch's choice); 1 makes "
+                         "numbers on a shared machine far less noisy")
     ap.add_argument("--option", action="append", help="override a unitune local option for "
                     "variant (b), e.g. --option precision=fp32 (exploration; not the default)")
     ap.add_argument("--only", choices=["trl", "unitune"], default=None, help=argparse.SUPPRESS)
@@ -249,22 +276,28 @@ def main() -> None:
         (tmp / "rows.json").write_text(json.dumps(rows))
         print(f"model {args.model}: {info['parameters'] / 1e6:.1f}M parameters ({info['dtype']}), "
               f"{len(rows)} chat examples (1-{args.max_sentences} sentences per turn), "
-              f"device {gpu or 'cpu'}, effective batch {args.batch}, {args.steps} steps")
-        results = {}
-        for variant in ([args.only] if args.only else ["trl", "unitune"]):
+              f"device {gpu or 'cpu'}, effective batch {args.batch}, {args.steps} steps, "
+              f"threads {args.threads or 'default'}")
+        runs: dict[str, list[dict]] = {}
+        repeats = args.repeats or (1 if cuda else 3)
+        order = [args.only] if args.only else ["trl", "unitune"]
+        for variant in [v for _ in range(repeats) for v in order]:
             res_path = tmp / f"{variant}.json"
             cmd = [sys.executable, __file__, "--variant", variant, "--rows", str(tmp / "rows.json"),
                    "--model-dir", str(model_dir), "--workdir", str(tmp), "--result", str(res_path),
                    "--device", args.device, "--steps", str(args.steps), "--batch", str(args.batch),
                    "--max-length", str(args.max_length), "--seed", str(args.seed)]
             cmd += [x for o in (args.option or []) for x in ("--option", o)]
+            if args.threads:
+                cmd += ["--threads", str(args.threads)]
             env = dict(os.environ, TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1",
                        UNITUNE_HOME=str(tmp / "home"))
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
             if proc.returncode != 0:
                 sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-6000:])
                 raise SystemExit(f"variant {variant} failed")
-            results[variant] = json.loads(res_path.read_text())
+            runs.setdefault(variant, []).append(json.loads(res_path.read_text()))
+        results = {v: summarise(rs) for v, rs in runs.items()}
 
     if args.only:
         r = results[args.only]
@@ -276,7 +309,8 @@ def main() -> None:
     print(f"\n{'':>24} {'TRL defaults':>16} {'unitune local':>16}")
     print(f"{'tokens/s':>24} {a['tokens_per_s']:>16.0f} {b['tokens_per_s']:>16.0f}")
     print(f"{'tokens trained':>24} {a['tokens']:>16.0f} {b['tokens']:>16.0f}")
-    print(f"{'seconds':>24} {a['seconds']:>16.2f} {b['seconds']:>16.2f}")
+    print(f"{'tokens/CPU-second':>24} {a['tokens_per_cpu_s']:>16.0f} {b['tokens_per_cpu_s']:>16.0f}")
+    print(f"{'seconds (median)':>24} {a['seconds']:>16.2f} {b['seconds']:>16.2f}")
     print(f"{'peak RSS MB':>24} {a['peak_rss_mb']:>16.0f} {b['peak_rss_mb']:>16.0f}")
     if cuda:
         print(f"{'peak GPU MB':>24} {a['peak_gpu_mb']:>16.0f} {b['peak_gpu_mb']:>16.0f}")
@@ -288,15 +322,18 @@ def main() -> None:
               f"{b['model_flops_per_s'] / 1e12:>16.1f}")
     print(f"{'final loss':>24} {a['losses'][-1]:>16.3f} {b['losses'][-1]:>16.3f}")
     ratio = b["tokens_per_s"] / a["tokens_per_s"]
+    cpu_ratio = b["tokens_per_cpu_s"] / a["tokens_per_cpu_s"]
     mem_key = "peak_gpu_mb" if cuda else "peak_rss_mb"
     mem_ratio = b[mem_key] / a[mem_key]
-    print(f"\nspeed-up unitune / TRL: {ratio:.2f}x tokens/s; peak memory ratio {mem_ratio:.2f} "
-          f"(goal: >= 1.5x with <= 1.0)")
+    print(f"{'runs (tokens/s)':>24} {str(a['all_tokens_per_s']):>16} {str(b['all_tokens_per_s']):>16}")
+    print(f"\nspeed-up unitune / TRL: {ratio:.2f}x tokens/s (median of {repeats}), {cpu_ratio:.2f}x "
+          f"tokens per CPU-second; peak memory ratio {mem_ratio:.2f} (goal: >= 1.5x with <= 1.0)")
     print(f"TRL settings: {a['settings']}")
     print(f"unitune settings: {b['settings']}")
     summary = {"device": gpu or "cpu", "model": args.model, "parameters": n_params,
                "trainable": n_train, "steps": args.steps, "effective_batch": args.batch,
-               "results": results, "speedup": ratio, "memory_ratio": mem_ratio}
+               "results": results, "speedup": ratio, "speedup_cpu_time": cpu_ratio,
+               "memory_ratio": mem_ratio, "repeats": repeats}
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=2))
 

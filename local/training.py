@@ -167,10 +167,13 @@ def make_callback(ctx: RunContext, tokens_offset: int = 0):
             self.start_step = 0
             self.cancelled = False
             self.last_log_elapsed = 0.0
+            self.c0 = time.process_time()
+            self.last_log_cpu = 0.0
             self.counter = None  # set by the recipe: a TokenCounter around the data collator
 
         def on_train_begin(self, args, state, control, **kw):
             self.t0 = time.monotonic()
+            self.c0 = time.process_time()
             self.start_step = state.global_step
             if ctx.is_main:
                 files.update_status(status="running", raw_status="training",
@@ -221,6 +224,7 @@ def make_callback(ctx: RunContext, tokens_offset: int = 0):
                     row["tokens_seen"] = trl_tokens + tokens_offset
             elapsed = time.monotonic() - self.t0
             self.last_log_elapsed = elapsed
+            self.last_log_cpu = time.process_time() - self.c0
             row["elapsed_s"] = round(elapsed, 3)
             for key, value in logs.items():  # extras: grad_norm, entropy, rewards/*, logps/*, ...
                 if isinstance(value, (int, float)):
@@ -316,5 +320,5 @@ def record_rank(ctx: RunContext, trainer, counter, callback) -> None:
     write_json_atomic(ctx.files.ranks / f"rank{ctx.rank}.json", {
         "rank": ctx.rank, "world_size": ctx.world_size, "pid": os.getpid(),
         "steps": trainer.state.global_step, "local_tokens": tokens,
-        "train_seconds": callback.last_log_elapsed,
+        "train_seconds": callback.last_log_elapsed, "train_cpu_seconds": callback.last_log_cpu,
         "trainable_digest": h.hexdigest(), "time": now_iso()})
