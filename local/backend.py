@@ -195,11 +195,10 @@ class LocalBackend:
 
     def plan(self, spec) -> Plan:
         from .adapters import describe
-        from .hardware import Hardware, choose
+        from .hardware import choose, detect_light
 
         model = spec.model_for(self.name)
-        hw = Hardware("cuda" if _cuda_visible() else "cpu", bf16=_cuda_visible(),
-                      cpu_count=os.cpu_count() or 1)
+        hw = detect_light()
         opts = spec.options(self.name)
         from .launch import parse
 

@@ -72,6 +72,18 @@ def detect(device: str | None = None) -> Hardware:
     return Hardware("cpu", bf16=native_bf16, cpu_count=cpus, ram_gb=_ram_gb())
 
 
+def detect_light() -> Hardware:
+    """A torch-free guess of the hardware for `plan` (the worker decides again with torch)."""
+    import shutil
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if shutil.which("nvidia-smi") or os.path.exists("/proc/driver/nvidia/version"):
+        return Hardware("cuda", gpus=1, gpu_name="NVIDIA GPU", bf16=True, fp16=True,
+                        cpu_count=cpus, ram_gb=_ram_gb())
+    native_bf16 = bool({"avx512_bf16", "amx_bf16"} & _cpu_flags())
+    return Hardware("cpu", bf16=native_bf16, cpu_count=cpus, ram_gb=_ram_gb())
+
+
 @dataclass
 class EffectiveConfig:
     """The values the local backend actually trains with, and why each was chosen."""
@@ -188,7 +200,7 @@ def choose(spec, hw: Hardware, *, n_params: int | None = None, hidden: int | Non
         packing, why["packing"] = False, "virtual tokens are prepended per sequence"
     else:
         packing = True
-        why["packing"] = "BFD packing removes padding on variable-length data (+28% tok/s measured)"
+        why["packing"] = "BFD packing: rows of real tokens instead of padding"
 
     # activation checkpointing
     if "activation_checkpointing" in options:
