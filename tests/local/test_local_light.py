@@ -185,3 +185,22 @@ def test_dead_worker_and_cancel_before_start_are_reported(tmp_path):
     files.pid_file.write_text(str(os.getpid()))
     snap = LocalBackend().get(ref)
     assert snap.status is JobStatus.UNKNOWN and snap.raw_status == "defragmenting"
+
+
+def test_data_problems_name_file_and_line(tmp_path):
+    from unitune.errors import DataError
+    from unitune.local.data import load_rows
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", '
+                   '"content": "yo"}]}\n{"messages": [oops\n')
+    with pytest.raises(DataError) as err:
+        load_rows(bad, "sft")
+    assert f"{bad}:2" in str(err.value)
+    good = tmp_path / "chat.jsonl"
+    good.write_text('{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", '
+                    '"content": "yo"}]}\n')
+    with pytest.raises(DataError, match="preference pairs"):
+        load_rows(good, "dpo")
+    with pytest.raises(DataError, match="does not exist"):
+        load_rows(tmp_path / "nope.jsonl", "sft")

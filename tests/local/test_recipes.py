@@ -220,3 +220,26 @@ def test_cli_generate_merge_export_on_a_trained_job(tiny_home, fixed_batch_file,
     out = runner.invoke(app, ["merge", str(tmp_path / "pt")])
     assert out.exit_code == 1
     assert "virtual tokens" in out.output and "Traceback" not in out.output
+
+
+@pytest.mark.parametrize("fmt", ["alpaca", "prompt_completion", "openai_dpo"])
+def test_other_input_formats_train_through_the_dataset_engine(fmt, tiny_home, tmp_path):
+    from unitune.local.synthetic import write_jsonl
+
+    if fmt == "alpaca":
+        rows = [{"instruction": "Translate to French", "input": f"sentence {i}",
+                 "output": f"Answer: phrase {i}"} for i in range(4)]
+    elif fmt == "prompt_completion":
+        rows = [{"prompt": f"Question {i}?", "completion": f"Answer: {i}"} for i in range(4)]
+    else:
+        rows = [{"input": {"messages": [{"role": "user", "content": f"Question {i}?"}]},
+                 "preferred_output": [{"role": "assistant", "content": f"Answer: {i}"}],
+                 "non_preferred_output": [{"role": "assistant", "content": "NO"}]} for i in range(4)]
+    data = write_jsonl(tmp_path / f"{fmt}.jsonl", rows)
+    method = "dpo" if fmt == "openai_dpo" else "sft"
+    result, metrics = run_recipe(make_spec(data, method=method, steps=4, lr=2e-2), tmp_path / "job")
+    assert result["outcome"] == "succeeded"
+    assert_falls(losses(metrics), fmt)
+    if method == "sft":
+        status = json.loads((tmp_path / "job" / "status.json").read_text())
+        assert status["effective_config"]["loss_on"].startswith("assistant tokens")
