@@ -21,7 +21,8 @@ from typing import Any
 from ..backends import YES, Capabilities, Plan, PlanRow, SubmitContext, no
 from ..data.report import Problem
 from ..errors import JobNotFound, UnituneError
-from ..job import Event, JobError, JobStatus, Metrics, ModelHandle, Progress, RemoteRef, Snapshot, map_status, merge_metrics
+from ..job import (WORKER_DIED, Event, JobError, JobStatus, Metrics, ModelHandle, Progress, RemoteRef,
+                   Snapshot, map_status, merge_metrics)
 from ..paths import unitune_home
 from .jobfiles import JobFiles, now_iso, read_json, read_jsonl, write_json_atomic
 
@@ -120,7 +121,7 @@ class LocalBackend:
     def capabilities(self) -> Capabilities:
         f = {
             "method:sft": YES, "method:dpo": YES, "validation_file": YES, "resume": YES,
-            "checkpoints": YES, "learning_rate": YES, "batch_size": YES, "seed": YES,
+            "restart": YES, "checkpoints": YES, "learning_rate": YES, "batch_size": YES, "seed": YES,
             "warmup_ratio": YES, "weight_decay": YES, "max_seq_length": YES, "weights": YES,
             "pause": no("a local job stops with `unitune cancel` (checkpointed) and continues "
                         "with `unitune resume`"),
@@ -325,7 +326,7 @@ class LocalBackend:
                 status, raw = JobStatus.CANCELLED, "cancelled (worker stopped before it could report)"
             else:
                 status, raw = JobStatus.FAILED, f"{raw} (worker gone)"
-                error = JobError(message=DIED, code="worker_died")
+                error = JobError(message=DIED, code=WORKER_DIED)
         elif not status.is_terminal and files.cancel_flag.exists() and status is not JobStatus.UNKNOWN:
             status = JobStatus.CANCELLING
         rows = read_jsonl(files.metrics)

@@ -42,7 +42,9 @@ def no(reason: str) -> Support:
 
 
 # Feature names used across backends. Adapter types are "adapter:<type>", methods "method:<m>".
-FEATURES = ("method:sft", "method:dpo", "validation_file", "pause", "resume", "checkpoints",
+# "resume" continues a PAUSED job; "restart" continues a failed or cancelled one from its last
+# checkpoint (local), which is also what re-running `unitune train` on the same spec does.
+FEATURES = ("method:sft", "method:dpo", "validation_file", "pause", "resume", "restart", "checkpoints",
             "learning_rate", "learning_rate_multiplier", "batch_size", "seed", "warmup_ratio",
             "weight_decay", "max_seq_length", "tools", "images", "weights", "deploy")
 

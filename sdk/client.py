@@ -219,6 +219,8 @@ class Client:
         base_model = spec.model_for(name)
         s_hash, d_hash = spec.spec_hash(), data_hash(spec)
 
+        if not new:
+            self._continue_interrupted(be, name, s_hash, d_hash)
         existing = None if new else self.registry.find_reusable(name, s_hash, d_hash)
         if existing is not None and existing.submitted:
             self.log(f"re-attaching to {existing.id} ({existing.status}); use --new for a new job")
@@ -244,6 +246,25 @@ class Client:
             if on_update is not None:
                 on_update(last)
         return last
+
+    def _continue_interrupted(self, be: Backend, name: str, s_hash: str, d_hash: str | None) -> None:
+        """Re-running a spec whose newest job was interrupted (its worker killed) continues that
+        job from its last checkpoint where the backend can restart one (local)."""
+        if not be.capabilities().get("restart"):
+            return
+        latest = self.registry.find_latest(name, s_hash, d_hash)
+        if latest is None or not latest.submitted:
+            return
+        if not latest.is_terminal:  # the registry may still say running: ask the backend
+            try:
+                self.get(latest.id)
+            except UnituneError:
+                return
+            latest = self.registry.get_job(latest.id)
+        if latest.error is not None and latest.error.interrupted:
+            self.log(f"{latest.id} was interrupted ({latest.error.message}); continuing it from "
+                     "its last checkpoint (use --new for a fresh job)")
+            self.resume(latest.id)
 
     def _submit(self, be: Backend, spec: JobSpec, rec: JobRecord, *, reconcile: bool) -> JobRecord:
         """Submit a claimed job under the registry's submit lease (so two processes never both
@@ -422,7 +443,7 @@ class Client:
             return self.get(rec.id)
         job = self.get(rec.id)
         restartable = job.status in (JobStatus.FAILED, JobStatus.CANCELLED) and \
-            bool(be.capabilities().get("resume"))
+            bool(be.capabilities().get("restart"))
         if job.status is JobStatus.PAUSED or restartable:
             if not hasattr(be, "resume"):
                 raise Unsupported(f"{rec.backend} cannot resume a job", backend=rec.backend,
@@ -431,7 +452,7 @@ class Client:
             snap = self._retrying("resume", lambda: be.resume(ref))  # type: ignore[attr-defined]
             return self.registry.record_snapshot(rec.id, snap).to_job()
         if job.status in (JobStatus.FAILED, JobStatus.CANCELLED):
-            reason = be.capabilities().get("resume").reason
+            reason = be.capabilities().get("restart").reason
             raise Unsupported(f"job {rec.id} {job.status}; {rec.backend} cannot resume it"
                               + (f" ({reason})" if reason else ""), backend=rec.backend,
                               feature="resume", hint="run `unitune train --new` for a new job")

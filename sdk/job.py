@@ -47,6 +47,17 @@ class JobError(BaseModel):
     code: str | None = None
     param: str | None = None
 
+    @property
+    def interrupted(self) -> bool:
+        """The job was interrupted (its process killed), not failed on its own account."""
+        return self.code in INTERRUPTION_CODES
+
+
+# Error codes meaning "interrupted, not failed": re-running `unitune train` on the same spec
+# continues such a job from its last checkpoint where the backend can restart (local).
+WORKER_DIED = "worker_died"
+INTERRUPTION_CODES = frozenset({WORKER_DIED})
+
 
 class ModelHandle(BaseModel):
     """How to reach the tuned model: an ft:… id, a custom-model ARN, a Vertex model, an adapter dir."""

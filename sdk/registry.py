@@ -379,6 +379,13 @@ class Registry:
             (backend, spec_hash, data_hash, *NOT_REUSABLE))
         return JobRecord.from_row(rows[0]) if rows else None
 
+    def find_latest(self, backend: str, spec_hash: str, data_hash: str | None) -> JobRecord | None:
+        """The newest job for the same spec + data + backend, whatever its status."""
+        rows = self._query(
+            "SELECT * FROM jobs WHERE backend = ? AND spec_hash = ? AND data_hash IS ? "
+            "ORDER BY created_at DESC LIMIT 1", (backend, spec_hash, data_hash))
+        return JobRecord.from_row(rows[0]) if rows else None
+
     def claim(self, *, backend: str, spec: dict[str, Any], spec_hash: str, data_hash: str | None,
               name: str | None = None, base_model: str | None = None,
               spec_path: str | None = None, new: bool = False,

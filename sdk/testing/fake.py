@@ -213,7 +213,7 @@ class FakeBackend:
                                       "not offered (use lora, qlora, dora or full)")
         caps.update({
             "method:sft": YES, "method:dpo": YES, "validation_file": YES, "pause": YES,
-            "resume": YES, "checkpoints": no("the fake keeps no intermediate checkpoints"),
+            "resume": YES, "restart": YES, "checkpoints": no("the fake keeps no intermediate checkpoints"),
             "learning_rate": no("the fake takes a learning_rate_multiplier, like OpenAI"),
             "learning_rate_multiplier": YES, "batch_size": YES, "seed": YES,
             "warmup_ratio": no("the fake has no warmup setting"),

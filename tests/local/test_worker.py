@@ -129,3 +129,32 @@ def test_client_trains_a_local_job_end_to_end(tiny_home, chat_file, tmp_path):
     assert [r.step for r in rows] == [1, 2, 3] and all(r.train_loss for r in rows)
     assert Path(job.model.artifacts["job_dir"]) == tiny_home / "jobs" / job.id or \
         Path(job.model.artifacts["job_dir"]).name == job.id
+
+
+def test_rerunning_train_continues_a_killed_job_from_its_checkpoint(tiny_home, chat_file, tmp_path):
+    """Issue 4: after the worker is SIGKILLed, re-running `unitune train` on the same spec
+    continues the same job from its last checkpoint (no second job, no restart from step 0)."""
+    import yaml
+
+    from unitune.client import Client, PollPolicy
+    from unitune.registry import Registry
+
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(yaml.safe_dump({
+        "name": "rerun-after-kill", "backend": "local", "base_model": "unitune/tiny-chat",
+        "data": {"train": str(chat_file)},
+        "hyperparameters": {"max_steps": 12, "batch_size": 4, "learning_rate": 1e-2, "seed": 7},
+        "backend_options": {"local": {"save_steps": 3}}}))
+    client = Client(Registry(tiny_home / "registry.db"), poll=PollPolicy(initial=0.2, maximum=0.5))
+    first = client.train(str(spec_path), detach=True)
+    job_dir = tiny_home / "jobs" / first.id
+    wait_for(lambda: any(job_dir.glob("checkpoints/checkpoint-*")), timeout=240, interval=0.05)
+    os.killpg(int((job_dir / "pid").read_text()), signal.SIGKILL)
+    wait_for(lambda: client.get(first.id).status is JobStatus.FAILED, timeout=30)
+
+    again = client.train(str(spec_path))
+    assert again.id == first.id and again.status is JobStatus.SUCCEEDED, (again.status, again.error)
+    assert len(client.list()) == 1
+    events = [e.message for e in client.events(first.id)]
+    assert any(m.startswith("resuming from checkpoint-") for m in events), events
+    assert [r.step for r in client.metrics(first.id)] == list(range(1, 13))
