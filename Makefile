@@ -36,7 +36,7 @@ demo: $(STAMP)
 	$(VENV)/bin/unitune demo
 
 test: $(STAMP) $(STAMP_AIP)
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not aiplatform" $(PYTEST_ARGS)
 	$(VENV_AIP)/bin/python -m pytest -q tests/vertex -m aiplatform
 
 bench: $(STAMP)

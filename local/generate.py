@@ -21,6 +21,9 @@ def _complete(model, tok, prompt: str, max_new_tokens: int, system: str | None) 
 def generate(job_dir: Path, prompt: str, *, max_new_tokens: int = 48, system: str | None = None
              ) -> dict[str, str]:
     """{"base": ..., "tuned": ...}: greedy completions of `prompt` under the chat template."""
+    from .quiet import quiet_libraries
+
+    quiet_libraries()
     import torch
     from transformers import AutoModelForCausalLM
 

@@ -71,6 +71,9 @@ class TrainedJob:
 
 def load_tuned(job: TrainedJob, dtype=None):
     """(model, tokenizer): the base in full precision with the adapter attached (or the full model)."""
+    from .quiet import quiet_libraries
+
+    quiet_libraries()
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
