@@ -605,22 +605,38 @@ def norm_trl_dpo(obj: dict, ctx: Ctx) -> PreferenceExample | None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Bedrock converse
-
-BEDROCK_SCHEMA = "bedrock-conversation-2024"
-_TOP_CONVERSE = frozenset(("schemaVersion", "system", "messages"))
+# Content-block lists (Bedrock Converse `content`, Vertex `parts`): the same walk, other key names
 
 
-def _converse_blocks(blocks: Any, path: str, ctx: Ctx, role: str) -> tuple[Any, list, list]:
-    """(content, tool_calls, tool_results) from a Converse content-block list."""
-    if type(blocks) is _STR:
-        ctx.wrong(path, "a list of content blocks [{\"text\": ...}]", blocks)
-        return None, [], []
+class _BlockKeys:
+    """What one vendor calls the fields of a content-block list, and its wording in problems.
+
+    (A plain class with slots, not a NamedTuple: its attributes are read on the hot path.)
+    """
+
+    __slots__ = ("wrong_str", "wrong", "call", "call_id", "call_args", "result", "to_result",
+                 "other")
+
+    def __init__(self, *, wrong_str: str, wrong: str, call: str, call_id: str, call_args: str,
+                 result: str, to_result: Callable[[dict], Message], other: str) -> None:
+        self.wrong_str = wrong_str  # what a plain string in place of the list should have been
+        self.wrong = wrong  # what any other non-list should have been
+        self.call = call  # the tool-call block ("toolUse" / "functionCall")
+        self.call_id = call_id  # the call's id field
+        self.call_args = call_args  # the call's arguments field
+        self.result = result  # the tool-result block ("toolResult" / "functionResponse")
+        self.to_result = to_result  # that block as a tool message
+        self.other = other  # what a block with several keys should have been
+
+
+def _content_blocks(blocks: Any, path: str, ctx: Ctx, keys: _BlockKeys
+                    ) -> tuple[Any, list, list]:
+    """(content, tool_calls, tool_results) from a list of content blocks named as in `keys`."""
     if type(blocks) is not _LIST:
         if blocks is None:
             ctx.missing(path)
         else:
-            ctx.wrong(path, "a list of content blocks", blocks)
+            ctx.wrong(path, keys.wrong_str if type(blocks) is _STR else keys.wrong, blocks)
         return None, [], []
     if len(blocks) == 1:
         b = blocks[0]
@@ -631,6 +647,7 @@ def _converse_blocks(blocks: Any, path: str, ctx: Ctx, role: str) -> tuple[Any, 
     if not blocks:
         ctx.empty(path)
         return None, [], []
+    call_key, result_key = keys.call, keys.result
     parts: list = []
     calls: list[ToolCall] = []
     results: list[Message] = []
@@ -647,36 +664,53 @@ def _converse_blocks(blocks: Any, path: str, ctx: Ctx, role: str) -> tuple[Any, 
                 ctx.empty(f"{bpath}.text")
             else:
                 parts.append({"type": "text", "text": text})
-        elif type(b.get("toolUse")) is _DICT:
-            tu = b["toolUse"]
-            if type(tu.get("name")) is not _STR:
-                ctx.missing(f"{bpath}.toolUse.name")
+        elif type(b.get(call_key)) is _DICT:
+            call = b[call_key]
+            if type(call.get("name")) is not _STR:
+                ctx.missing(f"{bpath}.{call_key}.name")
                 continue
-            args = tu.get("input", {})
-            calls.append(ToolCall(tu.get("toolUseId") if type(tu.get("toolUseId")) is _STR
-                                  else None, tu["name"],
+            args = call.get(keys.call_args, {})
+            cid = call.get(keys.call_id)
+            calls.append(ToolCall(cid if type(cid) is _STR else None, call["name"],
                                   args if type(args) is _STR else _dumps(args)))
-        elif type(b.get("toolResult")) is _DICT:
-            tr = b["toolResult"]
-            inner = tr.get("content", [])
-            texts = []
-            for blk in inner if type(inner) is _LIST else []:
-                if type(blk) is _DICT:
-                    if type(blk.get("text")) is _STR:
-                        texts.append(blk["text"])
-                    elif "json" in blk:
-                        texts.append(_dumps(blk["json"]))
-            tid = tr.get("toolUseId")
-            results.append(Message("tool", "".join(texts),
-                                   tool_call_id=tid if type(tid) is _STR else None))
+        elif type(b.get(result_key)) is _DICT:
+            results.append(keys.to_result(b[result_key]))
         elif len(b) == 1:
             kind = next(iter(b))
             parts.append({"type": str(kind), str(kind): b[kind]})
         else:
-            ctx.wrong(bpath, "one content block ({\"text\": ...}, {\"image\": ...}, ...)", b)
+            ctx.wrong(bpath, keys.other, b)
     if len(parts) == 1 and parts[0]["type"] == "text":
         return parts[0]["text"], calls, results
     return (parts or None), calls, results
+
+
+# ---------------------------------------------------------------------------------------------
+# Bedrock converse
+
+BEDROCK_SCHEMA = "bedrock-conversation-2024"
+_TOP_CONVERSE = frozenset(("schemaVersion", "system", "messages"))
+
+
+def _converse_result(tr: dict) -> Message:
+    """A Converse `toolResult` block as a tool message (its text and json blocks joined)."""
+    inner = tr.get("content", [])
+    texts = []
+    for blk in inner if type(inner) is _LIST else []:
+        if type(blk) is _DICT:
+            if type(blk.get("text")) is _STR:
+                texts.append(blk["text"])
+            elif "json" in blk:
+                texts.append(_dumps(blk["json"]))
+    tid = tr.get("toolUseId")
+    return Message("tool", "".join(texts), tool_call_id=tid if type(tid) is _STR else None)
+
+
+_CONVERSE_BLOCKS = _BlockKeys(
+    wrong_str="a list of content blocks [{\"text\": ...}]", wrong="a list of content blocks",
+    call="toolUse", call_id="toolUseId", call_args="input",
+    result="toolResult", to_result=_converse_result,
+    other="one content block ({\"text\": ...}, {\"image\": ...}, ...)")
 
 
 def norm_bedrock_converse(obj: dict, ctx: Ctx) -> Example | None:
@@ -691,7 +725,7 @@ def norm_bedrock_converse(obj: dict, ctx: Ctx) -> Example | None:
         if type(system) is not _LIST:
             ctx.wrong("system", "a list of {\"text\": ...} blocks", system)
         elif system:
-            content, _, _ = _converse_blocks(system, "system", ctx, "system")
+            content, _, _ = _content_blocks(system, "system", ctx, _CONVERSE_BLOCKS)
             if content is not None:
                 msgs.append(Message("system", content))
     raw = obj.get("messages")
@@ -715,8 +749,8 @@ def norm_bedrock_converse(obj: dict, ctx: Ctx) -> Example | None:
             else:
                 ctx.wrong(f"{path}.role", "a string", role)
             continue
-        content, calls, results = _converse_blocks(m.get("content"), f"{path}.content", ctx,
-                                                   role)
+        content, calls, results = _content_blocks(m.get("content"), f"{path}.content", ctx,
+                                                  _CONVERSE_BLOCKS)
         if results:
             msgs.extend(results)
             if content is not None:
@@ -738,62 +772,20 @@ VERTEX_ROLES = {"user": "user", "model": "assistant", "assistant": "assistant",
 _TOP_VERTEX = frozenset(("contents", "systemInstruction", "system_instruction", "tools"))
 
 
-def _vertex_parts(parts: Any, path: str, ctx: Ctx) -> tuple[Any, list, list]:
-    if type(parts) is not _LIST:
-        if parts is None:
-            ctx.missing(path)
-        else:
-            ctx.wrong(path, "a list of parts [{\"text\": ...}]", parts)
-        return None, [], []
-    if len(parts) == 1:
-        p = parts[0]
-        if type(p) is _DICT and len(p) == 1:
-            text = p.get("text")
-            if type(text) is _STR and text:
-                return text, [], []
-    if not parts:
-        ctx.empty(path)
-        return None, [], []
-    out: list = []
-    calls: list[ToolCall] = []
-    results: list[Message] = []
-    for j, p in enumerate(parts):
-        ppath = f"{path}[{j}]"
-        if type(p) is not _DICT:
-            ctx.wrong(ppath, "an object", p)
-            continue
-        if "text" in p:
-            text = p["text"]
-            if type(text) is not _STR:
-                ctx.wrong(f"{ppath}.text", "a string", text)
-            elif not text:
-                ctx.empty(f"{ppath}.text")
-            else:
-                out.append({"type": "text", "text": text})
-        elif type(p.get("functionCall")) is _DICT:
-            fc = p["functionCall"]
-            if type(fc.get("name")) is not _STR:
-                ctx.missing(f"{ppath}.functionCall.name")
-                continue
-            args = fc.get("args", {})
-            calls.append(ToolCall(fc.get("id") if type(fc.get("id")) is _STR else None,
-                                  fc["name"], args if type(args) is _STR else _dumps(args)))
-        elif type(p.get("functionResponse")) is _DICT:
-            fr = p["functionResponse"]
-            resp = fr.get("response", {})
-            name = fr.get("name")
-            results.append(Message("tool", resp if type(resp) is _STR else _dumps(resp),
-                                   name=name if type(name) is _STR else None,
-                                   tool_call_id=fr.get("id") if type(fr.get("id")) is _STR
-                                   else None))
-        elif len(p) == 1:
-            kind = next(iter(p))
-            out.append({"type": str(kind), str(kind): p[kind]})
-        else:
-            ctx.wrong(ppath, "one part ({\"text\": ...}, {\"fileData\": ...}, ...)", p)
-    if len(out) == 1 and out[0]["type"] == "text":
-        return out[0]["text"], calls, results
-    return (out or None), calls, results
+def _vertex_result(fr: dict) -> Message:
+    """A Vertex `functionResponse` part as a tool message."""
+    resp = fr.get("response", {})
+    name = fr.get("name")
+    return Message("tool", resp if type(resp) is _STR else _dumps(resp),
+                   name=name if type(name) is _STR else None,
+                   tool_call_id=fr.get("id") if type(fr.get("id")) is _STR else None)
+
+
+_VERTEX_PARTS = _BlockKeys(
+    wrong_str="a list of parts [{\"text\": ...}]", wrong="a list of parts [{\"text\": ...}]",
+    call="functionCall", call_id="id", call_args="args",
+    result="functionResponse", to_result=_vertex_result,
+    other="one part ({\"text\": ...}, {\"fileData\": ...}, ...)")
 
 
 def norm_vertex(obj: dict, ctx: Ctx) -> Example | None:
@@ -806,7 +798,8 @@ def norm_vertex(obj: dict, ctx: Ctx) -> Example | None:
         elif type(si) is not _DICT:
             ctx.wrong("systemInstruction", "an object {\"parts\": [...]}", si)
         else:
-            content, _, _ = _vertex_parts(si.get("parts"), "systemInstruction.parts", ctx)
+            content, _, _ = _content_blocks(si.get("parts"), "systemInstruction.parts", ctx,
+                                            _VERTEX_PARTS)
             if content is not None:
                 msgs.append(Message("system", content))
     contents = obj.get("contents")
@@ -830,7 +823,8 @@ def norm_vertex(obj: dict, ctx: Ctx) -> Example | None:
             else:
                 ctx.wrong(f"{path}.role", "a string", role)
             continue
-        content, calls, results = _vertex_parts(c.get("parts"), f"{path}.parts", ctx)
+        content, calls, results = _content_blocks(c.get("parts"), f"{path}.parts", ctx,
+                                                  _VERTEX_PARTS)
         if results:
             msgs.extend(results)
         if content is not None or calls:
