@@ -34,16 +34,16 @@ import json
 import math
 import re
 import secrets
-import socket
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qsl, urlsplit
+
+from .loopback import FakeHandler, LoopbackServer
 
 SCENARIOS = ("success", "failure", "unknown_status", "slow")
 FAULT_KINDS = ("429", "500", "timeout", "drop")
@@ -132,7 +132,7 @@ class _Job:
     tokens_per_epoch: int = 0
 
 
-class FakeOpenAIServer:
+class FakeOpenAIServer(LoopbackServer):
     """In-process fake server. Use as a context manager or call `start()` / `stop()`."""
 
     def __init__(self, *, azure: bool = False, host: str = "127.0.0.1", port: int = 0,
@@ -172,25 +172,12 @@ class FakeOpenAIServer:
         self.create_attempts = 0  # POST /fine_tuning/jobs received (faulted or not)
         self._next: list[str] = []
         self._lock = threading.RLock()
-        self._httpd: ThreadingHTTPServer | None = None
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> "FakeOpenAIServer":
-        server = self
-
-        class Handler(_Handler):
-            fake = server
-
-        httpd = ThreadingHTTPServer((self.host, self._port), Handler)
-        httpd.daemon_threads = True
-        httpd.block_on_close = False
-        self._httpd = httpd
-        t = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                             name="fake-openai", daemon=True)
-        t.start()
-        self._threads.append(t)
+        self._threads.append(self._serve_http(self.host, self._port, _Handler, "fake-openai"))
         if self.tick_seconds:
             tt = threading.Thread(target=self._ticker, name="fake-openai-ticker", daemon=True)
             tt.start()
@@ -199,16 +186,7 @@ class FakeOpenAIServer:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> "FakeOpenAIServer":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+        self._close_http()
 
     @property
     def port(self) -> int:
@@ -757,21 +735,11 @@ def _check_create(b: dict[str, Any], srv: FakeOpenAIServer):
     return None
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(FakeHandler):
     fake: FakeOpenAIServer
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet; the fake's own log is enough
-        pass
-
-    def setup(self) -> None:
-        super().setup()
-        # headers and body go out in two writes: without this, Nagle + delayed ACK add ~40 ms
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        body = self.read_body()
         headers = {k.lower(): v for k, v in self.headers.items()}
         fake = self.fake
         url = urlsplit(self.path)
@@ -803,11 +771,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._record(route, body, status, payload)
         if fault and fault.kind == "drop":
             # processed (the job exists now) but the client never hears back
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self.drop()
             return
         if fault and fault.kind == "timeout":
             time.sleep(fault.hang_s)
@@ -835,15 +799,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             data = json.dumps(payload).encode()
             ctype = "application/json"
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("x-request-id", _rid("req_"))
-        for k, v in extra.items():
-            self.send_header(k, v)
-        self.end_headers()
-        if data:
-            self.wfile.write(data)
+        self.answer(status, data, ctype, [("x-request-id", _rid("req_")), *extra.items()])
 
     do_GET = do_POST = do_PUT = do_DELETE = _serve
 
@@ -890,13 +846,7 @@ def main(argv: list[str] | None = None) -> None:
     srv.start()
     where = f"{srv.endpoint} (Azure endpoint)" if args.azure else srv.base_url
     print(f"fake {'Azure ' if args.azure else ''}OpenAI server listening on {where}", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        srv.stop()
+    srv.serve_until_interrupted()
 
 
 if "pytest" in sys.modules:  # fixtures users can import into their conftest.py (no pytest

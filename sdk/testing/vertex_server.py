@@ -35,13 +35,13 @@ import argparse
 import json
 import re
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from .loopback import FakeHandler, LoopbackServer
 
 JOB_STATES = ("JOB_STATE_UNSPECIFIED", "JOB_STATE_QUEUED", "JOB_STATE_PENDING",
               "JOB_STATE_RUNNING", "JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED",
@@ -93,7 +93,7 @@ class FakeJob:
     billable_tokens: int | None = None
 
 
-class VertexFakeServer:
+class VertexFakeServer(LoopbackServer):
     """The fake, on 127.0.0.1 and an ephemeral port by default. Use as a context manager."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, gcs_endpoint: str | None = None,
@@ -111,31 +111,16 @@ class VertexFakeServer:
         self.requests: list[dict[str, Any]] = []  # every API request: method, path, query, body
         self._scenarios: list[str] = []
         self._lock = threading.RLock()
-        self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> "VertexFakeServer":
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._httpd = ThreadingHTTPServer((self.host, self.port), handler)
-        self._httpd.daemon_threads = True
+        self._thread = self._serve_http(self.host, self.port, _Handler, "vertex-fake")
         self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True,
-                                        name="vertex-fake")
-        self._thread.start()
         return self
 
     def stop(self) -> None:
-        if self._httpd:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> "VertexFakeServer":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+        self._close_http()
 
     @property
     def url(self) -> str:
@@ -432,31 +417,16 @@ def _gcs_client(endpoint: str):
                           client_options={"api_endpoint": endpoint})
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(FakeHandler):
     fake: VertexFakeServer
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args) -> None:  # keep test output quiet
-        pass
 
     def _serve(self, method: str) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        result = self.fake.handle(method, self.path, self.headers, body)
+        result = self.fake.handle(method, self.path, self.headers, self.read_body())
         if result is None:  # lost response: the job exists, the caller never hears of it
-            self.close_connection = True
-            try:
-                self.connection.shutdown(2)
-            except OSError:
-                pass
+            self.drop()
             return
         status, payload = result
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self.answer(status, json.dumps(payload).encode(), "application/json; charset=UTF-8")
 
     def do_GET(self) -> None:
         self._serve("GET")
@@ -479,13 +449,7 @@ def main(argv: list[str] | None = None) -> None:
                             check_datasets=args.check_datasets, require_auth=not args.no_auth)
     fake.start()
     print(f"fake Vertex AI tuning API on {fake.url} (UNITUNE_VERTEX_ENDPOINT={fake.url})", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        fake.stop()
+    fake.serve_until_interrupted()
 
 
 if __name__ == "__main__":
