@@ -24,6 +24,7 @@ from ..errors import JobNotFound, UnituneError
 from ..job import (WORKER_DIED, Event, JobError, JobStatus, Metrics, ModelHandle, Progress, RemoteRef,
                    Snapshot, map_status, merge_metrics)
 from ..paths import unitune_home
+from ..procs import pid_running
 from .jobfiles import JobFiles, now_iso, read_json, read_jsonl, write_json_atomic
 
 STATUS_TABLE = {
@@ -49,6 +50,7 @@ def _cuda_visible() -> bool:
 
 
 def pid_alive(pid: int | None) -> bool:
+    """Whether the worker with this pid still runs (a child this process started is reaped)."""
     if not pid:
         return False
     child = _CHILDREN.get(pid)
@@ -58,22 +60,9 @@ def pid_alive(pid: int | None) -> bool:
         done, _ = os.waitpid(pid, os.WNOHANG)
         if done == pid:
             return False
-    except ChildProcessError:
+    except OSError:  # ChildProcessError included: not our child
         pass
-    except OSError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            state = fh.read().rsplit(")", 1)[1].split()[0]
-        return state not in ("Z", "X")
-    except (OSError, IndexError):
-        return True
+    return pid_running(pid)
 
 
 def _parse_time(value: Any) -> datetime | None:

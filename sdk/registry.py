@@ -35,6 +35,7 @@ from typing import Any, Iterator
 from .errors import JobNotFound, UnituneError
 from .job import Event, Job, JobError, JobStatus, Metrics, ModelHandle, Progress, RemoteRef, Snapshot
 from .paths import unitune_home
+from .procs import pid_running
 
 SCHEMA_VERSION = 1
 
@@ -163,21 +164,7 @@ def _holder_alive(holder: str, lease_at: str | None) -> bool:
         return False
     if pid == os.getpid():
         return True  # another thread of this process
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return _not_zombie(pid)
-
-
-def _not_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
+    return pid_running(pid)
 
 
 def is_secret_key(name: str) -> bool:
