@@ -11,12 +11,10 @@ from .training import RunContext
 
 
 def run(spec, ctx: RunContext) -> dict[str, Any]:
-    from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
 
-    from .adapters import peft_config
-    from .sft import TokenCounter, announce, prepare
-    from .training import common_args, finish, load_model, make_callback, record_rank, resume_point
+    from .sft import announce, prepare, run_trainer
+    from .training import common_args, load_model
 
     hw, resolved, eff, tok, rows, val_rows = prepare(spec, ctx, "dpo")
     beta = spec.hyperparameters.beta or 0.1
@@ -25,15 +23,4 @@ def run(spec, ctx: RunContext) -> dict[str, Any]:
     model = load_model(spec, resolved.path, eff, hw, ctx)
     args = common_args(spec, eff, ctx, has_eval=bool(val_rows))
     args.update(beta=beta)
-    ckpt, tokens_offset = resume_point(ctx)
-    callback = make_callback(ctx, tokens_offset)
-    trainer = DPOTrainer(model=model, args=DPOConfig(**args), train_dataset=Dataset.from_list(rows),
-                         eval_dataset=Dataset.from_list(val_rows) if val_rows else None,
-                         processing_class=tok, peft_config=peft_config(spec), callbacks=[callback])
-    counter = TokenCounter(trainer.data_collator)
-    trainer.data_collator = counter
-    callback.counter = counter
-    trainer.train(resume_from_checkpoint=ckpt)
-    result = finish(trainer, tok, ctx, callback)
-    record_rank(ctx, trainer, counter, callback)
-    return result
+    return run_trainer(spec, ctx, DPOTrainer, DPOConfig, args, model, tok, rows, val_rows)

@@ -176,12 +176,9 @@ def announce(ctx: RunContext, hw, resolved, eff, extra: dict[str, Any]) -> None:
 
 
 def run(spec, ctx: RunContext, rows: list[dict] | None = None) -> dict[str, Any]:
-    from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
-    from .adapters import peft_config
-    from .training import (common_args, finish, load_model, make_callback, record_rank,
-                           resume_point, supports_assistant_mask)
+    from .training import common_args, load_model, supports_assistant_mask
 
     hw, resolved, eff, tok, rows, val_rows = prepare(spec, ctx, "sft", rows)
     mask = supports_assistant_mask(tok)
@@ -221,13 +218,26 @@ def run(spec, ctx: RunContext, rows: list[dict] | None = None) -> dict[str, Any]
     announce(ctx, hw, resolved, eff, extra)
     model = load_model(spec, resolved.path, eff, hw, ctx)
     args.update(packing=eff.packing, packing_strategy="bfd", assistant_only_loss=mask)
+    return run_trainer(spec, ctx, SFTTrainer, SFTConfig, args, model, tok, rows, val_rows)
+
+
+def run_trainer(spec, ctx: RunContext, trainer_cls, config_cls, args: dict[str, Any], model,
+                tok, rows: list[dict], val_rows: list[dict]) -> dict[str, Any]:
+    """Run a TRL trainer (`trainer_cls` with `config_cls(**args)`) to the end: resume from the
+    job's last checkpoint, count the real tokens of each micro-batch, save and report. The
+    common tail of the SFT and DPO recipes."""
+    from datasets import Dataset
+
+    from .adapters import peft_config
+    from .training import finish, make_callback, record_rank, resume_point
+
     ckpt, tokens_offset = resume_point(ctx)
     callback = make_callback(ctx, tokens_offset)
-    trainer = SFTTrainer(model=model, args=SFTConfig(**args),
-                         train_dataset=Dataset.from_list(rows),
-                         eval_dataset=Dataset.from_list(val_rows) if val_rows else None,
-                         processing_class=tok, peft_config=peft_config(spec),
-                         callbacks=[callback])
+    trainer = trainer_cls(model=model, args=config_cls(**args),
+                          train_dataset=Dataset.from_list(rows),
+                          eval_dataset=Dataset.from_list(val_rows) if val_rows else None,
+                          processing_class=tok, peft_config=peft_config(spec),
+                          callbacks=[callback])
     counter = TokenCounter(trainer.data_collator)
     trainer.data_collator = counter
     callback.counter = counter
