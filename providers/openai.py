@@ -541,16 +541,9 @@ class OpenAIBackend:
     def _validate(self, path: Path, model: str) -> list[Problem]:
         """The dataset checks for this target (catalog rules and limits: at least 10 examples,
         roles, tool calls, weights…), so bad data is refused before anything is uploaded."""
-        from unitune.data.validate import validate_file
+        from unitune.data.validate import target_problems
 
-        try:
-            report = validate_file(path, targets=[f"{self.name}:{model}"], max_problems=500)
-        except SpecError:  # a model the catalog does not list: generic checks only
-            report = validate_file(path, targets=None, max_problems=500)
-        for p in report.problems:
-            if p.file is None:
-                p.file = str(path)
-        return list(report.problems)
+        return target_problems(path, f"{self.name}:{model}")
 
     def _extra_checks(self, spec: JobSpec, opts: dict[str, Any], model: str) -> list[Problem]:
         return []

@@ -425,16 +425,9 @@ class VertexBackend:
 
     def _validate(self, path: Path, model: str) -> list[Problem]:
         """Generic checks plus the catalog's rules and limits for vertex:<model>."""
-        from unitune.data.validate import validate_file
+        from unitune.data.validate import target_problems
 
-        try:
-            report = validate_file(path, targets=[f"{self.name}:{model}"], max_problems=500)
-        except SpecError:  # a model the catalog does not list: generic checks only
-            report = validate_file(path, targets=None, max_problems=500)
-        for p in report.problems:
-            if p.file is None:
-                p.file = str(path)
-        return list(report.problems)
+        return target_problems(path, f"{self.name}:{model}")
 
     def _convert(self, src: Path, dst: Path) -> tuple[int, list[Problem]]:
         """Write Gemini JSONL; lossy conversions are warnings, examples it cannot express are

@@ -782,3 +782,17 @@ def validate_file(path: Any, targets: Iterable[Any] | None = None,
     if max_problems is not None:
         report.max_problems = max_problems
     return Validator(path, resolved, report, workers=workers).run()
+
+
+def target_problems(path: Any, target: str, max_problems: int = 500) -> list[Problem]:
+    """The problems of `path` for one `backend:model` target, each naming the file: what a
+    backend's own check refuses a job on. A model the catalog does not list gets the generic
+    checks only."""
+    try:
+        report = validate_file(path, targets=[target], max_problems=max_problems)
+    except SpecError:  # a model the catalog does not list: generic checks only
+        report = validate_file(path, targets=None, max_problems=max_problems)
+    for p in report.problems:
+        if p.file is None:
+            p.file = str(path)
+    return list(report.problems)
