@@ -953,23 +953,23 @@ class OpenAIBackend:
         return None
 
     def get(self, ref: RemoteRef) -> Snapshot:
-        client, conn = self._ref_client(ref)
-        job = self._call("read the job", conn, lambda: client.fine_tuning.jobs.retrieve(ref.remote_id))
-        return self._snapshot(job, ref, client, conn)
+        return self._on_job(ref, "read the job", "retrieve")
 
     def cancel(self, ref: RemoteRef) -> Snapshot:
-        client, conn = self._ref_client(ref)
-        job = self._call("cancel the job", conn, lambda: client.fine_tuning.jobs.cancel(ref.remote_id))
-        return self._snapshot(job, ref, client, conn)
+        return self._on_job(ref, "cancel the job", "cancel")
 
     def pause(self, ref: RemoteRef) -> Snapshot:
-        client, conn = self._ref_client(ref)
-        job = self._call("pause the job", conn, lambda: client.fine_tuning.jobs.pause(ref.remote_id))
-        return self._snapshot(job, ref, client, conn)
+        return self._on_job(ref, "pause the job", "pause")
 
     def resume(self, ref: RemoteRef) -> Snapshot:
+        return self._on_job(ref, "resume the job", "resume")
+
+    def _on_job(self, ref: RemoteRef, action: str, method: str) -> Snapshot:
+        """Call `client.fine_tuning.jobs.<method>(job id)` and snapshot the job it answers with;
+        an API error is mapped as failing to `action`."""
         client, conn = self._ref_client(ref)
-        job = self._call("resume the job", conn, lambda: client.fine_tuning.jobs.resume(ref.remote_id))
+        job = self._call(action, conn,
+                         lambda: getattr(client.fine_tuning.jobs, method)(ref.remote_id))
         return self._snapshot(job, ref, client, conn)
 
     def list_remote(self, limit: int = 20) -> list[Snapshot]:
