@@ -78,6 +78,26 @@ def _reserved(text: str, reserved: list[str], col: _Collector, line: int, path: 
                     "reserves", line, path, hint=f"rephrase or remove {word!r}")
 
 
+def _messages(obj: dict, col: _Collector, line: int,
+              check_message: Callable[[str, dict], None]) -> None:
+    """The `messages` of a Converse or Claude record: a list of objects, each passed to
+    `check_message(path, message)` (the formats differ in what a message holds), then the strict
+    user/assistant alternation of their roles."""
+    messages = obj.get("messages")
+    if not isinstance(messages, list):
+        col.add("bedrock_messages_missing", "messages must be a list", line, "messages")
+        return
+    roles = []
+    for i, msg in enumerate(messages):
+        path = f"messages[{i}]"
+        if not isinstance(msg, dict):
+            col.add("bedrock_message_shape", "a message must be an object", line, path)
+            continue
+        roles.append(str(msg.get("role")))
+        check_message(path, msg)
+    _alternation(roles, col, line, "messages")
+
+
 def _converse(obj: dict, rules, col: _Collector, line: int) -> list[str]:
     texts: list[str] = []
     if obj.get("schemaVersion") != CONVERSE_SCHEMA:
@@ -98,22 +118,13 @@ def _converse(obj: dict, rules, col: _Collector, line: int) -> list[str]:
             if not rules.system:
                 col.add("bedrock_system_unsupported", "this model takes no system prompt",
                         line, "system")
-    messages = obj.get("messages")
-    if not isinstance(messages, list):
-        col.add("bedrock_messages_missing", "messages must be a list", line, "messages")
-        return texts
-    roles = []
-    for i, msg in enumerate(messages):
-        path = f"messages[{i}]"
-        if not isinstance(msg, dict):
-            col.add("bedrock_message_shape", "a message must be an object", line, path)
-            continue
-        roles.append(str(msg.get("role")))
+
+    def check_message(path: str, msg: dict) -> None:
         content = msg.get("content")
         if not isinstance(content, list) or not content:
             col.add("bedrock_content_shape", "content must be a non-empty list of blocks",
                     line, f"{path}.content")
-            continue
+            return
         for j, block in enumerate(content):
             bpath = f"{path}.content[{j}]"
             if not isinstance(block, dict):
@@ -134,7 +145,8 @@ def _converse(obj: dict, rules, col: _Collector, line: int) -> list[str]:
                 col.add("bedrock_content_block", f"unsupported content block {sorted(block)}",
                         line, bpath, hint="only text (and images where the model allows) "
                         "can be tuned")
-    _alternation(roles, col, line, "messages")  # the converse schema always requires it
+
+    _messages(obj, col, line, check_message)  # the converse schema always requires alternation
     return texts
 
 
@@ -168,17 +180,8 @@ def _claude(obj: dict, rules, col: _Collector, line: int) -> list[str]:
             col.add("bedrock_system_shape", "system must be a plain string", line, "system")
         else:
             texts.append(system)
-    messages = obj.get("messages")
-    if not isinstance(messages, list):
-        col.add("bedrock_messages_missing", "messages must be a list", line, "messages")
-        return texts
-    roles = []
-    for i, msg in enumerate(messages):
-        path = f"messages[{i}]"
-        if not isinstance(msg, dict):
-            col.add("bedrock_message_shape", "a message must be an object", line, path)
-            continue
-        roles.append(str(msg.get("role")))
+
+    def check_message(path: str, msg: dict) -> None:
         extra = set(msg) - {"role", "content"}
         if extra:
             col.add("bedrock_extra_keys", f"unexpected message keys {sorted(extra)}", line, path)
@@ -192,7 +195,8 @@ def _claude(obj: dict, rules, col: _Collector, line: int) -> list[str]:
         else:
             texts.append(content)
             _reserved(content, rules.reserved_strings, col, line, f"{path}.content")
-    _alternation(roles, col, line, "messages")
+
+    _messages(obj, col, line, check_message)
     return texts
 
 
