@@ -148,7 +148,9 @@ def test_rerunning_train_continues_a_killed_job_from_its_checkpoint(tiny_home, c
     client = Client(Registry(tiny_home / "registry.db"), poll=PollPolicy(initial=0.2, maximum=0.5))
     first = client.train(str(spec_path), detach=True)
     job_dir = tiny_home / "jobs" / first.id
-    wait_for(lambda: any(job_dir.glob("checkpoints/checkpoint-*")), timeout=240, interval=0.05)
+    # a complete checkpoint (trainer_state.json is written last); a half-written one is ignored
+    wait_for(lambda: any(job_dir.glob("checkpoints/checkpoint-*/trainer_state.json")),
+             timeout=240, interval=0.05)
     os.killpg(int((job_dir / "pid").read_text()), signal.SIGKILL)
     wait_for(lambda: client.get(first.id).status is JobStatus.FAILED, timeout=30)
 
