@@ -817,10 +817,11 @@ class OpenAIBackend:
         fmt = "openai-dpo" if spec.method == "dpo" else "openai"
         dst = Path(ctx.work_dir) / f"{which}.{fmt}.jsonl"
         try:
-            from unitune.data.convert import convert_file
+            from unitune.data.prepared import convert_cached
         except ImportError as exc:  # pragma: no cover - part of the core
             raise MissingDependency("unitune.data.convert is missing", hint="reinstall unitune") from exc
-        result = convert_file(str(src), fmt, str(dst), fmt=spec.data.format or "auto")
+        # converted once per content: a retried submit or another job on this data reuses it
+        result = convert_cached(str(src), fmt, str(dst), fmt=spec.data.format or "auto")
         examples = getattr(result, "examples", None)
         written = getattr(result, "written", examples)
         if not written:
@@ -867,11 +868,11 @@ class OpenAIBackend:
         split_dir = Path(ctx.work_dir) / "split"
         train_out, val_out = split_dir / "train.jsonl", split_dir / "validation.jsonl"
         if not (train_out.exists() and val_out.exists()):
-            from unitune.data.split import split_file
+            from unitune.data.prepared import split_cached
 
             split_dir.mkdir(parents=True, exist_ok=True)
-            split_file(str(spec.data_path("train")), frac, spec.hyperparameters.seed or 0,
-                       str(train_out), str(val_out))
+            split_cached(str(spec.data_path("train")), frac, spec.hyperparameters.seed or 0,
+                         str(train_out), str(val_out))
         return train_out if which == "train" else val_out
 
     def _fingerprint(self, conn: dict[str, Any]) -> str:

@@ -61,9 +61,10 @@ def _validate_source(src: Path, info, out: Prepared, which: str) -> None:
 
 
 def _convert(src: Path, fmt: str, dst: Path, out: Prepared, source_format: str = "auto") -> None:
-    from unitune.data.convert import convert_file
+    from unitune.data.prepared import convert_cached
 
-    result = convert_file(str(src), fmt, str(dst), fmt=source_format or "auto")
+    # once per content: `check` and `submit` (and `plan`) both prepare, and share the cache
+    result = convert_cached(str(src), fmt, str(dst), fmt=source_format or "auto")
     seen = {(p.file, p.line, p.code) for p in out.problems}
     for e in getattr(result, "errors", None) or []:  # lines not written
         e.file = e.file or str(src)
@@ -88,9 +89,9 @@ def _convert(src: Path, fmt: str, dst: Path, out: Prepared, source_format: str =
 
 def _split(converted: Path, fraction: float, seed: int, train_dst: Path, valid_dst: Path) -> None:
     """Deterministic record-level split of the converted file (unitune.data.split, seeded)."""
-    from unitune.data.split import split_file
+    from unitune.data.prepared import split_cached
 
-    split_file(converted, fraction, seed, train_dst, valid_dst)
+    split_cached(converted, fraction, seed, train_dst, valid_dst)
 
 
 def _finish(which: str, src: Path, path: Path, info, out: Prepared,

@@ -432,17 +432,18 @@ class VertexBackend:
     def _convert(self, src: Path, dst: Path) -> tuple[int, list[Problem]]:
         """Write Gemini JSONL; lossy conversions are warnings, examples it cannot express are
         errors (each with its line)."""
-        from unitune.data.convert import convert_file
+        from unitune.data.prepared import convert_cached
 
-        result = convert_file(src, "vertex", dst, max_warnings=200)
+        # once per content, across backend instances and processes (see unitune.data.prepared)
+        result = convert_cached(src, "vertex", dst, max_warnings=200)
         return int(result.written), [*result.errors, *result.warnings]
 
     def _split(self, src: Path, fraction: float, seed: int | None, work: Path) -> tuple[Path, Path]:
         """A validation fraction: the same deterministic split `unitune split` makes."""
-        from unitune.data.split import split_file
+        from unitune.data.prepared import split_cached
 
         train, val = work / "split-train.jsonl", work / "split-validation.jsonl"
-        split_file(src, fraction, seed if seed is not None else 0, train, val)
+        split_cached(src, fraction, seed if seed is not None else 0, train, val)
         return train, val
 
     # -- submit / find ---------------------------------------------------------------------------

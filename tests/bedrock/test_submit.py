@@ -265,3 +265,27 @@ def test_profile_from_the_spec_is_kept_for_later_calls(aws, tmp_path, monkeypatc
     # a later `unitune status` has no spec: the profile travels in the ref, credentials do not
     assert "profilesecret" not in json.dumps(ref.model_dump())
     assert BedrockBackend().get(ref).raw_status == "InProgress"
+
+
+def test_check_then_submit_converts_once(aws, tmp_path, monkeypatch):
+    """`check` and `submit` both prepare the data; the conversion itself runs once (the
+    module-level converter is wrapped to count, not replaced)."""
+    from unitune.data import convert as convert_mod
+
+    calls: list = []
+    real = convert_mod.convert_file
+    monkeypatch.setattr(convert_mod, "convert_file",
+                        lambda *a, **kw: calls.append(a[:2]) or real(*a, **kw))
+    spec = make_spec(tmp_path, validation=0.2)
+    backend = BedrockBackend()
+    checked = backend.check(spec)
+    assert not [p for p in checked if p.severity == "error"]
+    backend.submit(spec, ctx_for(tmp_path, "ut-once-1"))
+    assert len(calls) == 1  # before the cache: 2 (check, then submit again)
+    BedrockBackend().check(spec)  # a new process (`unitune plan`/`check` later) hits the cache
+    assert len(calls) == 1
+    assert [p.to_dict() for p in BedrockBackend().check(spec)] == [p.to_dict() for p in checked]
+    stored = objects(aws)
+    assert len(stored) == 2
+    for key, body in stored.items():
+        assert key == f"unitune/data/{hashlib.sha256(body).hexdigest()}.jsonl"

@@ -179,3 +179,35 @@ def test_bad_data_is_a_data_error_before_upload(openai_backend, openai_env, tmp_
         openai_backend.submit(make_spec(tmp_path, n_train=4), ctx_for(tmp_path))
     assert "at least 10" in str(info.value) and info.value.report.errors
     assert not openai_env.files and not openai_env.jobs
+
+
+def _count_conversions(monkeypatch) -> list:
+    """Wraps (does not replace) the module-level converter the conversion cache calls."""
+    from unitune.data import convert as convert_mod
+
+    calls: list = []
+    real = convert_mod.convert_file
+
+    def counted(*a, **kw):
+        calls.append(a[:2])
+        return real(*a, **kw)
+
+    monkeypatch.setattr(convert_mod, "convert_file", counted)
+    return calls
+
+
+def test_check_then_submit_converts_each_file_once(openai_backend, openai_env, tmp_path,
+                                                  monkeypatch):
+    server = openai_env
+    calls = _count_conversions(monkeypatch)
+    spec = make_spec(tmp_path, n_train=20, n_valid=None, data={"train": "train.jsonl",
+                                                               "validation": 0.25})
+    assert not [p for p in openai_backend.check(spec) if p.severity == "error"]
+    first = openai_backend.submit(spec, ctx_for(tmp_path))
+    assert len(calls) == 2  # the train and validation halves, once each
+    second = openai_backend.submit(spec, ctx_for(tmp_path))  # another job, same data: cached
+    assert len(calls) == 2
+    bodies = [server.jobs[r.remote_id].body for r in (first, second)]
+    for field in ("training_file", "validation_file"):
+        assert server.files[bodies[0][field]].content == server.files[bodies[1][field]].content
+    assert server.files[bodies[0]["training_file"]].content.count(b"\n") == 15

@@ -279,3 +279,25 @@ def test_label_values_are_valid_and_stable(key):
         assert value == key
     else:
         assert value.startswith("h-") and value != label_value(key + "!")
+
+
+def test_check_in_one_process_and_submit_in_another_convert_once(harness: Harness, tmp_path,
+                                                                   monkeypatch):
+    """The converted files are cached by content, not per backend instance: `unitune check`
+    then `unitune submit` (two processes) convert each file once."""
+    from unitune.data import convert as convert_mod
+
+    calls: list = []
+    real = convert_mod.convert_file
+    monkeypatch.setattr(convert_mod, "convert_file",
+                        lambda *a, **kw: calls.append(a[:2]) or real(*a, **kw))
+    spec = make_spec(tmp_path, harness.kind, data={"train": "train.jsonl", "validation": 0.25},
+                     tag=uuid.uuid4().hex[:6])
+    checked = VertexBackend().check(spec)
+    assert not [p for p in checked if p.severity == "error"]
+    assert len(calls) == 2  # train and validation halves
+    harness.backend.submit(spec, _ctx(tmp_path))
+    assert len(calls) == 2
+    assert [p.to_dict() for p in VertexBackend().check(spec)] == [p.to_dict() for p in checked]
+    (create,) = harness.fake.creates()
+    assert create["supervisedTuningSpec"]["validationDatasetUri"].startswith("gs://")
