@@ -73,14 +73,11 @@ def _norm_msgs(messages: list[Message], out: list[str]) -> None:
         out.append(_RS)
 
 
-def normalized_key(example: Example | PreferenceExample) -> bytes:
-    """Digest of the roles and whitespace/case-normalized texts (names, ids, weights ignored).
-
-    Two examples with the same normalized key say the same thing to the model; training on both
-    mostly over-weights that example.
-    """
+def normalized_parts(example: Example | PreferenceExample) -> list[str]:
+    """The roles and whitespace/case-normalized texts that define a normalized duplicate (names,
+    ids, weights ignored). `normalized_key` digests them; the validator hashes the same list."""
     parts: list[str] = []
-    if isinstance(example, PreferenceExample):
+    if type(example) is PreferenceExample:
         parts.append("P")
         _norm_msgs(example.prompt, parts)
         parts.append("C")
@@ -90,4 +87,13 @@ def normalized_key(example: Example | PreferenceExample) -> bytes:
     else:
         parts.append("E")
         _norm_msgs(example.messages, parts)
-    return _digest(_SEP.join(parts).encode("utf-8", "surrogatepass"))
+    return parts
+
+
+def normalized_key(example: Example | PreferenceExample) -> bytes:
+    """Digest of `normalized_parts`.
+
+    Two examples with the same normalized key say the same thing to the model; training on both
+    mostly over-weights that example.
+    """
+    return _digest(_SEP.join(normalized_parts(example)).encode("utf-8", "surrogatepass"))

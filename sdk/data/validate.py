@@ -32,6 +32,7 @@ from typing import Any, Iterable
 
 from ..errors import SpecError
 from .example import ROLES, PreferenceExample, has_non_text, text_of
+from .keys import normalized_parts
 from .report import Problem, Report
 
 # C0 controls except tab/newline/carriage return, DEL, and C1 controls.
@@ -249,43 +250,11 @@ class TokenGroup:
 # The validator
 
 
-def _norm_parts(messages: Any, out: list) -> None:
-    # Mirrors keys._norm_msgs part for part (a test holds them to the same equivalence).
-    add = out.append
-    for m in messages:
-        content = m.content
-        text = content if type(content) is str else text_of(content)
-        add(m.role)
-        add(" ".join(text.split()).lower())
-        if type(content) is list and has_non_text(content):
-            from .keys import _dumps_any
-
-            add(_dumps_any([p for p in content if isinstance(p, dict) and "text" not in p]
-                           ).decode("utf-8", "replace"))
-        if m.tool_calls:
-            for c in m.tool_calls:
-                add(c.name)
-                add(" ".join(c.arguments.split()).lower() if isinstance(c.arguments, str)
-                    else str(c.arguments))
-        add(None)  # message boundary
-
-
 def normalized_hash(example: Any) -> int:
-    """64-bit key with the equivalence of `keys.normalized_key` (roles and whitespace/case-
-    normalized texts), hashing the parts tuple in C instead of joining, encoding and digesting
-    them: the validator computes one per example, on its critical path."""
-    parts: list = []
-    if type(example) is PreferenceExample:
-        parts.append("P")
-        _norm_parts(example.prompt, parts)
-        parts.append("C")
-        _norm_parts(example.chosen, parts)
-        parts.append("R")
-        _norm_parts(example.rejected, parts)
-    else:
-        parts.append("E")
-        _norm_parts(example.messages, parts)
-    return hash(tuple(parts)) & 0xFFFFFFFFFFFFFFFF
+    """64-bit key with the equivalence of `keys.normalized_key`: the same parts, hashed as a tuple
+    in C instead of joined, encoded and digested (the validator computes one per example, on its
+    critical path)."""
+    return hash(tuple(normalized_parts(example))) & 0xFFFFFFFFFFFFFFFF
 
 
 class DigestTable:
