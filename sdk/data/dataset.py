@@ -90,14 +90,20 @@ def _iterate(path, fmt: str, rep: Report, strict: bool) -> Iterator[Example | Pr
     file_keys = TOP_KEYS[file_fmt] if file_fmt else frozenset()
     file_norm = NORMALIZERS[file_fmt] if file_fmt else None
 
-    def settle(start: int) -> None:
-        """After normalizing one line: raise in strict mode, keep the report within its limit."""
-        if strict:
-            if ctx.failed:
-                _raise(next(p for p in problems[start:] if p.severity == "error"))
-            del problems[start:]  # warnings are not kept without a report
-        elif limit is not None:
-            rep.enforce_limit()
+    def normalize_line(norm, number: int, obj: dict):
+        """Normalize one line; the example, or None when it has a structural error. Raises in
+        strict mode and keeps the report within its limit."""
+        start = len(problems)
+        ctx.line, ctx.failed = number, False
+        ex = norm(obj, ctx)
+        if len(problems) > start:
+            if strict:
+                if ctx.failed:
+                    _raise(next(p for p in problems[start:] if p.severity == "error"))
+                del problems[start:]  # warnings are not kept without a report
+            elif limit is not None:
+                rep.enforce_limit()
+        return None if ctx.failed else ex
 
     try:
         for raw in iter_raw_lines(path):
@@ -133,12 +139,8 @@ def _iterate(path, fmt: str, rep: Report, strict: bool) -> Iterator[Example | Pr
                 file_keys, file_norm = TOP_KEYS[file_fmt], NORMALIZERS[file_fmt]
                 norm = file_norm
                 for pnum, pobj in pending:  # earlier unrecognisable lines: report their gaps
-                    start = len(problems)
-                    ctx.line, ctx.failed = pnum, False
-                    ex = file_norm(pobj, ctx)
-                    if len(problems) > start:
-                        settle(start)
-                    if not ctx.failed:
+                    ex = normalize_line(file_norm, pnum, pobj)
+                    if ex is not None:
                         yield ex
                 pending = []
             elif auto and not file_keys.issuperset(obj):
@@ -158,12 +160,8 @@ def _iterate(path, fmt: str, rep: Report, strict: bool) -> Iterator[Example | Pr
                         if strict:
                             _raise(p)
                         continue
-            start = len(problems)
-            ctx.line, ctx.failed = number, False
-            ex = norm(obj, ctx)
-            if len(problems) > start:
-                settle(start)
-            if not ctx.failed:
+            ex = normalize_line(norm, number, obj)
+            if ex is not None:
                 yield ex
     except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise DataError(f"{file}: cannot read ({exc})",
