@@ -7,7 +7,7 @@ The spec is examples/quickstart.yaml, untouched: it names a base model per backe
 `client.train(spec, backend=name)` is the only line that differs between vendors. The results
 come back in the same shapes everywhere (Job, Metrics rows, ModelHandle).
 
-With no arguments it runs against two in-memory FakeBackend instances (`unitune.testing`)
+With no arguments it runs against two in-memory FakeProvider instances (`unitune.testing`)
 registered as "fake" and "fake-b", in a temporary UNITUNE_HOME so your registry stays clean.
 """
 from __future__ import annotations
@@ -19,12 +19,12 @@ from pathlib import Path
 
 import unitune
 from unitune.client import PollPolicy
-from unitune.testing.fake import FakeBackend
+from unitune.testing.fake import FakeProvider
 
 SPEC = Path(__file__).with_name("quickstart.yaml")
 
 
-class SecondFakeVendor(FakeBackend):
+class SecondFakeVendor(FakeProvider):
     """A second fake vendor, so the demo shows two backends without any account."""
 
     name = "fake-b"
@@ -45,7 +45,7 @@ def main(argv: list[str]) -> int:
         os.environ.setdefault("UNITUNE_HOME", tempfile.mkdtemp(prefix="unitune-switch-"))
         # quickstart.yaml names no model for the fakes; pretend they offer these two
         spec.models.update({"fake": "fake-small", "fake-b": "fake-large"})
-        client = unitune.Client(backends={"fake": FakeBackend(steps=6),
+        client = unitune.Client(backends={"fake": FakeProvider(steps=6),
                                           "fake-b": SecondFakeVendor(steps=9)},
                                 poll=PollPolicy(initial=0.01, maximum=0.1))
     else:

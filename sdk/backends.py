@@ -1,9 +1,8 @@
-"""The Backend protocol, capability maps, and the lazy backend registry.
+"""Capability maps, the plan's shapes, and the lazy backend registry.
 
-A backend is small and stateless: it declares what it can do (`capabilities`), checks a spec and
-its data against its vendor's rules (`check`), translates the spec into vendor parameters
-(`plan`), estimates cost (`estimate`), and submits / finds / gets / cancels jobs and reads their
-metrics and events. Orchestration (the registry, retries, watching) lives in `client.py`.
+A backend is a Provider (`unitune.provider`): it declares what it can do (`Capabilities`: feature
+→ supported, or the reason why not) and translates a spec into its vendor's request; the submit
+pipeline around it is `unitune.pipeline`, orchestration (the registry, watching) `unitune.client`.
 
 Backends are found by name through `KNOWN_BACKENDS` ("module:Class" plus the pip extra to install)
 and the `unitune.backends` entry-point group, so importing unitune never imports a vendor SDK.
@@ -12,15 +11,12 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import MissingDependency, UnituneError, Unsupported
 
 if TYPE_CHECKING:
     from .data.report import Problem
-    from .job import Event, Metrics, RemoteRef, Snapshot
-    from .spec import JobSpec
 
 
 @dataclass(frozen=True)
@@ -103,10 +99,18 @@ class Plan:
     uploads: list[Upload] = field(default_factory=list)
     problems: list["Problem"] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    request: dict[str, Any] | None = None  # the exact create request; "<…>" = known at submit
+    location: Any = None  # provider.Location
+    validation: Any = None  # data.report.Report of the training file
 
     @property
     def ok(self) -> bool:
         return not any(p.severity == "error" for p in self.problems)
+
+    @property
+    def ready(self) -> bool:
+        """Whether `train` would proceed (no error problem, and a request to send)."""
+        return self.ok and self.request is not None
 
 
 class UploadCache(Protocol):
@@ -114,55 +118,6 @@ class UploadCache(Protocol):
 
     def get(self, backend: str, key: str) -> str | None: ...
     def put(self, backend: str, key: str, value: str) -> None: ...
-
-
-@dataclass
-class SubmitContext:
-    """What `submit` gets beside the spec."""
-
-    job_id: str  # unitune's job id, e.g. "ut-20261128-ab12cd"
-    idempotency_key: str  # stable across retries and re-runs of the same job
-    work_dir: Path  # scratch dir for converted files (kept for debugging)
-    uploads: UploadCache | None = None
-    log: Callable[[str], None] = lambda _msg: None
-
-
-@runtime_checkable
-class Backend(Protocol):
-    """What every backend implements. Vendor SDKs are imported inside methods, never at import."""
-
-    name: str
-
-    def capabilities(self) -> Capabilities: ...
-
-    def check(self, spec: "JobSpec") -> list["Problem"]:
-        """Spec + data problems for this backend (unsupported features, limits); uploads nothing."""
-        ...
-
-    def plan(self, spec: "JobSpec") -> Plan:
-        """Translation table, uploads that would happen, problems. Uploads nothing."""
-        ...
-
-    def submit(self, spec: "JobSpec", ctx: SubmitContext) -> "RemoteRef":
-        """Upload data and create the job. Must be idempotent per `ctx.idempotency_key`."""
-        ...
-
-    def find(self, idempotency_key: str) -> "RemoteRef | None":
-        """Look a job up by the key `submit` attached to it (metadata, tags, labels)."""
-        ...
-
-    def get(self, ref: "RemoteRef") -> "Snapshot": ...
-
-    def cancel(self, ref: "RemoteRef") -> "Snapshot": ...
-
-    def metrics(self, ref: "RemoteRef") -> list["Metrics"]: ...
-
-    def events(self, ref: "RemoteRef") -> list["Event"]: ...
-
-
-# Optional methods a backend may add: pause(ref), resume(ref), deploy(ref, options, dry_run),
-# undeploy(ref, options), estimate(spec, stats) (the shared estimator is used otherwise),
-# list_remote(limit).
 
 
 @dataclass(frozen=True)
@@ -177,12 +132,12 @@ class BackendEntry:
 
 
 KNOWN_BACKENDS: dict[str, BackendEntry] = {
-    "openai": BackendEntry("unitune.providers.openai:OpenAIBackend", "openai", "OpenAI fine-tuning API"),
-    "azure": BackendEntry("unitune.providers.openai:AzureOpenAIBackend", "openai", "Azure OpenAI fine-tuning"),
-    "bedrock": BackendEntry("unitune.providers.bedrock:BedrockBackend", "bedrock", "AWS Bedrock model customization"),
-    "vertex": BackendEntry("unitune.providers.vertex:VertexBackend", "vertex", "Google Vertex AI Gemini tuning"),
-    "local": BackendEntry("unitune.local.backend:LocalBackend", "local", "LoRA/QLoRA/full on this machine (TRL + PEFT)"),
-    "fake": BackendEntry("unitune.testing.fake:FakeBackend", None, "In-memory fake for tests and examples"),
+    "openai": BackendEntry("unitune.providers.openai:OpenAIProvider", "openai", "OpenAI fine-tuning API"),
+    "azure": BackendEntry("unitune.providers.openai:AzureOpenAIProvider", "openai", "Azure OpenAI fine-tuning"),
+    "bedrock": BackendEntry("unitune.providers.bedrock:BedrockProvider", "bedrock", "AWS Bedrock model customization"),
+    "vertex": BackendEntry("unitune.providers.vertex:VertexProvider", "vertex", "Google Vertex AI Gemini tuning"),
+    "local": BackendEntry("unitune.local.backend:LocalProvider", "local", "LoRA/QLoRA/full on this machine (TRL + PEFT)"),
+    "fake": BackendEntry("unitune.testing.fake:FakeProvider", None, "In-memory fake for tests and examples"),
 }
 
 
@@ -215,8 +170,8 @@ def load_backend_class(name: str) -> type:
     return getattr(module, cls_name)
 
 
-def get_backend(name: str, **kwargs: Any) -> Backend:
-    """Instantiate backend `name` (kwargs go to its constructor)."""
+def get_backend(name: str, **kwargs: Any) -> Any:
+    """Instantiate backend `name`'s provider (kwargs go to its constructor)."""
     return load_backend_class(name)(**kwargs)
 
 

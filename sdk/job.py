@@ -127,36 +127,12 @@ class RemoteRef(BaseModel):
     extra: dict[str, Any] = Field(default_factory=dict)
 
 
-class Snapshot(BaseModel):
-    """A backend's answer to `get`: the job's state at the vendor, normalized."""
+class JobState(BaseModel):
+    """The fields every view of a job shares (vendor snapshot, user-facing Job, registry record):
+    declared once, so adding a field is one line here."""
 
     model_config = ConfigDict(protected_namespaces=())
 
-    ref: RemoteRef
-    status: JobStatus
-    raw_status: str | None = None
-    created_at: datetime | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    trained_tokens: int | None = None
-    billed_tokens: int | None = None
-    error: JobError | None = None
-    model: ModelHandle | None = None
-    progress: Progress | None = None
-    estimated_finish: datetime | None = None
-    raw: dict[str, Any] | None = None  # the vendor's object, secrets never included
-
-
-class Job(BaseModel):
-    """A job as unitune knows it: the registry's record merged with the latest snapshot."""
-
-    model_config = ConfigDict(protected_namespaces=())
-
-    id: str
-    name: str | None = None
-    backend: str
-    base_model: str | None = None
-    remote_id: str | None = None
     status: JobStatus = JobStatus.QUEUED
     raw_status: str | None = None
     created_at: datetime | None = None
@@ -167,6 +143,25 @@ class Job(BaseModel):
     error: JobError | None = None
     model: ModelHandle | None = None
     progress: Progress | None = None
+
+
+class Snapshot(JobState):
+    """A backend's answer to `get`: the job's state at the vendor, normalized."""
+
+    ref: RemoteRef
+    status: JobStatus  # required: a vendor always says something (UNKNOWN at worst)
+    estimated_finish: datetime | None = None
+    raw: dict[str, Any] | None = None  # the vendor's object, secrets never included
+
+
+class Job(JobState):
+    """A job as unitune knows it: the registry's record merged with the latest snapshot."""
+
+    id: str
+    name: str | None = None
+    backend: str
+    base_model: str | None = None
+    remote_id: str | None = None
     cost_usd: float | None = None
     spec_hash: str | None = None
     data_hash: str | None = None

@@ -22,20 +22,22 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import sqlite3
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
+from pydantic import Field
+
 from .errors import JobNotFound, UnituneError
-from .job import Event, Job, JobError, JobStatus, Metrics, ModelHandle, Progress, RemoteRef, Snapshot
+from .job import Event, Job, JobError, JobStatus, Metrics, ModelHandle, RemoteRef, Snapshot
 from .paths import unitune_home
 from .procs import pid_running
+from .provider import Location
+from .redact import REDACTED, is_secret_key, redact, redact_text  # noqa: F401 (re-exported)
 
 SCHEMA_VERSION = 1
 
@@ -65,6 +67,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     work_dir TEXT,
     lease_owner TEXT,
     lease_at TEXT,
+    location_json TEXT,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     submitted_at TEXT,
@@ -109,13 +112,6 @@ RAW_CANCELLED_LOCALLY = "unitune:cancelled-before-submit"
 
 # A job in one of these states is not re-attached to by `train`: the user gets a new job.
 NOT_REUSABLE = (JobStatus.FAILED.value, JobStatus.CANCELLED.value)
-
-_SECRET_WORDS = {"token", "secret", "secrets", "password", "passwd", "pwd", "passphrase",
-                 "credential", "credentials", "apikey", "authorization", "auth", "bearer",
-                 "cookie", "privatekey", "sas"}
-_SECRET_PAIR = re.compile(r"(^|_)(api|access|private|session|account|client|signing|master)_key($|_)")
-REDACTED = "***redacted***"
-
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
@@ -167,85 +163,23 @@ def _holder_alive(holder: str, lease_at: str | None) -> bool:
     return pid_running(pid)
 
 
-def is_secret_key(name: str) -> bool:
-    """Whether a key / variable name looks like it holds a secret: `api_key`, `OPENAI_API_KEY`,
-    `token`, `hf_token`, `clientSecret`, `password`, `credentials`… but not `max_tokens` or
-    `num_virtual_tokens` (whole words only)."""
-    snake = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
-    words = [w for w in re.split(r"[^a-z0-9]+", snake) if w]
-    return any(w in _SECRET_WORDS for w in words) or bool(_SECRET_PAIR.search("_".join(words)))
+# columns stored as JSON text -> the JobRecord field they decode into
+_JSON_COLUMNS = {"spec_json": "spec", "error_json": "error", "model_json": "model",
+                 "progress_json": "progress", "remote_extra": "remote_extra",
+                 "location_json": "location"}
+_PRIVATE_COLUMNS = {"lease_owner", "lease_at"}
 
 
-def redact(obj: Any) -> Any:
-    """Copy of `obj` with the value of every secret-looking key replaced (recursively)."""
-    if isinstance(obj, dict):
-        return {k: (REDACTED if isinstance(k, str) and is_secret_key(k) and v not in (None, "")
-                    else redact(v)) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [redact(v) for v in obj]
-    return obj
+class JobRecord(Job):
+    """One row of `jobs`, decoded: the user-facing Job plus what only the registry keeps."""
 
-
-def _secret_values(extra: dict[str, Any] | None = None) -> list[str]:
-    values = [v for k, v in os.environ.items() if is_secret_key(k) and len(v) >= 6]
-
-    def walk(obj: Any) -> None:
-        if isinstance(obj, dict):
-            for k, v in obj.items():
-                if isinstance(v, str) and is_secret_key(str(k)) and len(v) >= 6:
-                    values.append(v)
-                else:
-                    walk(v)
-        elif isinstance(obj, list):
-            for v in obj:
-                walk(v)
-
-    walk(extra or {})
-    return sorted(set(values), key=len, reverse=True)
-
-
-def redact_text(text: str | None, extra: dict[str, Any] | None = None) -> str | None:
-    """Replace secret values (from secret-named environment variables, and secret-named keys of
-    `extra`) that appear in `text`; a vendor echoing a key back must not put it on disk."""
-    if not text:
-        return text
-    for value in _secret_values(extra):
-        if value in text:
-            text = text.replace(value, REDACTED)
-    return text
-
-
-@dataclass
-class JobRecord:
-    """One row of `jobs`, decoded."""
-
-    id: str
-    name: str | None
-    backend: str
-    base_model: str | None
-    spec: dict[str, Any]
-    spec_hash: str
-    data_hash: str | None
-    spec_path: str | None
-    idempotency_key: str
-    remote_id: str | None
-    remote_extra: dict[str, Any]
-    submitted: bool
-    status: JobStatus
-    raw_status: str | None
-    error: JobError | None
-    model: ModelHandle | None
-    progress: Progress | None
-    trained_tokens: int | None
-    billed_tokens: int | None
-    cost_usd: float | None
-    work_dir: str | None
-    created_at: datetime
-    updated_at: datetime
-    submitted_at: datetime | None
-    started_at: datetime | None
-    finished_at: datetime | None
-    extra: dict[str, Any] = field(default_factory=dict)
+    spec: dict[str, Any] = Field(default_factory=dict)
+    spec_path: str | None = None
+    remote_extra: dict[str, Any] = Field(default_factory=dict)
+    location: Location | None = None  # where the job lives at its vendor (stored at claim)
+    work_dir: str | None = None
+    updated_at: datetime | None = None
+    submitted_at: datetime | None = None
 
     @property
     def ref(self) -> RemoteRef | None:
@@ -258,40 +192,25 @@ class JobRecord:
         return self.status.is_terminal
 
     def to_job(self) -> Job:
-        return Job(id=self.id, name=self.name, backend=self.backend, base_model=self.base_model,
-                   remote_id=self.remote_id, status=self.status, raw_status=self.raw_status,
-                   created_at=self.created_at, started_at=self.started_at,
-                   finished_at=self.finished_at, trained_tokens=self.trained_tokens,
-                   billed_tokens=self.billed_tokens, error=self.error, model=self.model,
-                   progress=self.progress, cost_usd=self.cost_usd, spec_hash=self.spec_hash,
-                   data_hash=self.data_hash, idempotency_key=self.idempotency_key,
-                   submitted=self.submitted)
+        return Job.model_validate(self.model_dump(include=set(Job.model_fields)))
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "JobRecord":
-        def load(name: str) -> Any:
-            value = row[name]
-            return json.loads(value) if value else None
-
-        err, model, progress = load("error_json"), load("model_json"), load("progress_json")
-        status = row["status"]
-        return cls(
-            id=row["id"], name=row["name"], backend=row["backend"], base_model=row["base_model"],
-            spec=json.loads(row["spec_json"]), spec_hash=row["spec_hash"],
-            data_hash=row["data_hash"], spec_path=row["spec_path"],
-            idempotency_key=row["idempotency_key"], remote_id=row["remote_id"],
-            remote_extra=load("remote_extra") or {}, submitted=bool(row["submitted"]),
-            status=JobStatus(status) if status in JobStatus._value2member_map_ else JobStatus.UNKNOWN,
-            raw_status=row["raw_status"],
-            error=JobError(**err) if err else None,
-            model=ModelHandle(**model) if model else None,
-            progress=Progress(**progress) if progress else None,
-            trained_tokens=row["trained_tokens"], billed_tokens=row["billed_tokens"],
-            cost_usd=row["cost_usd"], work_dir=row["work_dir"],
-            created_at=_ts(row["created_at"]), updated_at=_ts(row["updated_at"]),
-            submitted_at=_ts(row["submitted_at"]), started_at=_ts(row["started_at"]),
-            finished_at=_ts(row["finished_at"]),
-        )
+        data: dict[str, Any] = {}
+        for key in row.keys():
+            if key in _PRIVATE_COLUMNS:
+                continue
+            value = row[key]
+            if key in _JSON_COLUMNS:
+                data[_JSON_COLUMNS[key]] = json.loads(value) if value else None
+            else:
+                data[key] = value
+        data["remote_extra"] = data.get("remote_extra") or {}
+        data["spec"] = data.get("spec") or {}
+        data["submitted"] = bool(data.get("submitted"))
+        if data.get("status") not in JobStatus._value2member_map_:
+            data["status"] = JobStatus.UNKNOWN
+        return cls.model_validate(data)
 
 
 class Registry:
@@ -321,7 +240,7 @@ class Registry:
                 if stmt.strip():
                     self._conn.execute(stmt)
             cols = {r["name"] for r in self._conn.execute("PRAGMA table_info(jobs)")}
-            for col in ("lease_owner", "lease_at"):  # registries made before the submit lease
+            for col in ("lease_owner", "lease_at", "location_json"):  # older registries
                 if col not in cols:
                     self._conn.execute(f"ALTER TABLE jobs ADD COLUMN {col} TEXT")
             self._conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)",
@@ -376,7 +295,8 @@ class Registry:
     def claim(self, *, backend: str, spec: dict[str, Any], spec_hash: str, data_hash: str | None,
               name: str | None = None, base_model: str | None = None,
               spec_path: str | None = None, new: bool = False,
-              work_root: Path | None = None) -> tuple[JobRecord, bool]:
+              work_root: Path | None = None,
+              location: Location | None = None) -> tuple[JobRecord, bool]:
         """Return `(record, created)`: the reusable job for this spec + data + backend, or a new
         row with a fresh idempotency key, committed before this returns. Runs under
         BEGIN IMMEDIATE, so concurrent claims of the same spec end with one job."""
@@ -395,10 +315,12 @@ class Registry:
                 conn.execute(
                     "INSERT INTO jobs (id, name, backend, base_model, spec_json, spec_hash, "
                     "data_hash, spec_path, idempotency_key, submitted, status, raw_status, "
-                    "work_dir, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,0,?,?,?,?,?)",
+                    "work_dir, location_json, created_at, updated_at) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,0,?,?,?,?,?,?)",
                     (job_id, name, backend, base_model, spec_json, spec_hash, data_hash,
                      spec_path, new_idempotency_key(job_id), JobStatus.QUEUED.value,
-                     RAW_PENDING_SUBMIT, work_dir, now, now))
+                     RAW_PENDING_SUBMIT, work_dir,
+                     redact_text(location.model_dump_json()) if location else None, now, now))
                 conn.execute("INSERT INTO status_history (job_id, status, raw_status, at) "
                              "VALUES (?,?,?,?)", (job_id, JobStatus.QUEUED.value,
                                                   RAW_PENDING_SUBMIT, now))

@@ -189,13 +189,12 @@ class JobSpec(_Strict):
         return p
 
     def options(self, backend: str, env: dict[str, str] | None = None) -> dict[str, Any]:
-        """backend_options[backend] with `UNITUNE_<BACKEND>_<OPTION>` environment overrides."""
-        env = os.environ if env is None else env
+        """backend_options[backend] with `UNITUNE_<BACKEND>_<OPTION>` environment overrides, as
+        an untyped mapping (the typed, checked form is `unitune.options.resolve_options`)."""
+        from .options import env_options
+
         opts = dict(self.backend_options.get(backend, {}))
-        prefix = f"UNITUNE_{backend.upper()}_"
-        for key, value in env.items():
-            if key.startswith(prefix) and len(key) > len(prefix):
-                opts[key[len(prefix):].lower()] = value
+        opts.update({k: v for k, (v, _var) in env_options(backend, env).items()})
         return opts
 
     def spec_hash(self) -> str:

@@ -35,11 +35,25 @@ COMMAND_MODULES = (
 @app.command()
 @handle_errors
 def schema() -> None:
-    """Print the JSON schema of a job spec."""
+    """Print the JSON schema of a job spec, with every backend's `backend_options` documented."""
+    from ..backends import available_backends, load_backend_class
+    from ..errors import UnituneError
     from ..spec import JobSpec
     from .common import print_json
 
-    print_json(JobSpec.model_json_schema())
+    doc = JobSpec.model_json_schema()
+    per_backend: dict = {}
+    for name in sorted(available_backends()):
+        try:
+            model = getattr(load_backend_class(name), "options_model", None)
+        except UnituneError as exc:
+            per_backend[name] = {"type": "object", "description": f"(not loadable: {exc.message})"}
+            continue
+        if model is not None:
+            per_backend[name] = model.model_json_schema()
+    opts = doc.setdefault("properties", {}).setdefault("backend_options", {})
+    opts["properties"] = per_backend
+    print_json(doc)
 
 
 for _name in COMMAND_MODULES:

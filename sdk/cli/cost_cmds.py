@@ -159,7 +159,7 @@ def plan(
         print_json(result.to_dict())
     else:
         _print_plan(result)
-    if not result.ok:
+    if not result.ready:
         raise typer.Exit(EXIT_FAIL)
 
 
@@ -251,7 +251,14 @@ def _print_plan(result: Any) -> None:
         out.print("  " + ("nothing (the backend reads local files)" if result.rows and
                           result.backend == "local" else "unknown (no plan from the backend)"),
                   markup=False)
-    out.print("\n" + ("[green]OK[/]: ready to `unitune train`" if result.ok else
+    if result.request is not None:
+        import json
+
+        out.print("\n[bold]5. Request[/] (exactly what `train` sends; <…> is known at submit)",
+                  markup=True)
+        out.print(json.dumps(result.request, indent=2, default=str), markup=False,
+                  highlight=False)
+    out.print("\n" + ("[green]OK[/]: ready to `unitune train`" if result.ready else
                       "[red]NOT READY[/]: fix the errors above"), markup=True)
 
 

@@ -1,9 +1,11 @@
-"""Assemble `unitune plan`: data validation against the backend's rules, the backend's translation
-table (`backend.plan(spec)`), the cost estimate, and the uploads that would happen.
+"""Assemble `unitune plan`: data validation against the backend's rules, the translation table
+and the exact create request (`Pipeline.plan(spec)`, the same `translate()` that `train` sends),
+the cost estimate, and the uploads that would happen.
 
-Each part degrades on its own: a backend whose extra is not installed still gets validation and
-an estimate (from the catalog) plus the pip command to install it; a validation module or data
-file that is missing is reported, not raised. Nothing here uploads or calls a vendor.
+Each part degrades on its own: a backend that cannot be loaded still gets the generic
+validation and an estimate (from the catalog); a backend whose SDK is missing still shows its
+translation (translation needs no SDK) and is NOT READY with the pip command to install it.
+Nothing here uploads or calls a vendor.
 """
 from __future__ import annotations
 
@@ -29,6 +31,13 @@ class PlanResult:
     missing: str | None = None  # why the backend could not be loaded
     install_hint: str | None = None
     ignore_lifecycle: bool = False  # backend_options.<backend>.ignore_lifecycle
+    request: dict[str, Any] | None = None  # the exact create request ("<…>": known at submit)
+    location: Any = None
+
+    @property
+    def ready(self) -> bool:
+        """Whether `train` would proceed."""
+        return self.ok and self.request is not None and self.missing is None
 
     @property
     def ok(self) -> bool:
@@ -49,6 +58,8 @@ class PlanResult:
 
         return {
             "spec": self.spec_name, "backend": self.backend, "model": self.model, "ok": self.ok,
+            "ready": self.ready, "request": self.request,
+            "location": self.location.model_dump(mode="json") if self.location is not None else None,
             "validation": ({"target": self.validation_target, **self.validation.to_dict()}
                            if self.validation is not None
                            else {"target": self.validation_target, "note": self.validation_note}),
@@ -66,75 +77,40 @@ class PlanResult:
 
 
 def build_plan(spec: Any, backend: str) -> PlanResult:
-    from ..errors import MissingDependency, UnituneError
+    from ..errors import UnituneError
 
     model = spec.model_for(backend)
     result = PlanResult(spec_name=spec.name, backend=backend, model=model)
     flag = spec.options(backend).get("ignore_lifecycle")
     result.ignore_lifecycle = str(flag).strip().lower() in ("1", "true", "yes", "on")
-
-    # 1. validation against the backend's rules
     result.validation_target = f"{backend}:{model}"
-    path = spec.data_path("train")
-    try:
-        from ..data.validate import validate_file
-    except ImportError:
-        result.validation_note = "data validation is not available in this installation"
-    else:
-        if path is None or not path.exists():
-            result.validation_note = f"training data not found: {path}"
-            from ..data.report import Problem
 
-            result.problems.append(Problem(code="data_missing", message=result.validation_note,
-                                           hint="fix `data.train` (relative to the spec file)"))
-        else:
-            try:
-                result.validation = validate_file(str(path), targets=[result.validation_target])
-            except UnituneError as exc:
-                # e.g. the target's tokenizer cannot be loaded offline: keep the generic checks
-                result.validation_note = (f"checks for {result.validation_target} skipped: "
-                                          f"{exc.message}; generic checks only")
-                try:
-                    result.validation = validate_file(str(path), targets=[])
-                except UnituneError as exc2:
-                    result.validation_note = f"validation failed: {exc2.message}"
-
-    # 2. the backend's own translation table
     try:
-        from ..backends import available_backends, get_backend
+        from ..backends import available_backends
+        from ..pipeline import pipeline_for
 
         entry = available_backends().get(backend)
         if entry is not None:
             result.install_hint = entry.install_hint
-        impl = get_backend(backend)
-    except MissingDependency as exc:
+        pipe = pipeline_for(backend)
+    except UnituneError as exc:  # unknown backend, or its module cannot be imported
         result.missing, result.install_hint = exc.message, exc.hint or result.install_hint
-        result.plan_note = (f"the {backend} backend is not installed, so its translation table "
-                            f"cannot be shown; install it with: {result.install_hint}")
-    except UnituneError as exc:
-        result.missing = exc.message
         result.plan_note = f"backend {backend!r} could not be loaded: {exc.message}"
+        _generic_validation(spec, result)
     else:
-        plan_fn = getattr(impl, "plan", None)
-        if plan_fn is None:
-            result.plan_note = f"the {backend} backend does not implement plan()"
-        else:
-            try:
-                p = plan_fn(spec)
-            except MissingDependency as exc:
-                result.missing, result.install_hint = exc.message, exc.hint
-                result.plan_note = f"{exc.message}; install with: {exc.hint}"
-            except UnituneError as exc:
-                from ..data.report import Problem
-
-                result.problems.append(Problem(code="plan_refused", message=exc.message,
-                                               hint=exc.hint))
-                result.plan_note = "the backend refused this spec"
-            else:
-                result.model = p.model or model
-                result.rows, result.uploads = list(p.rows), list(p.uploads)
-                result.problems.extend(p.problems)
-                result.notes.extend(p.notes)
+        p = pipe.plan(spec)
+        result.model = p.model or model
+        result.rows, result.uploads, result.notes = list(p.rows), list(p.uploads), list(p.notes)
+        result.request, result.location = p.request, p.location
+        result.validation = p.validation
+        shown = {id(x) for x in (p.validation.problems if p.validation is not None else [])}
+        result.problems = [x for x in p.problems if id(x) not in shown]
+        missing = [x for x in p.problems if x.code == "missing_dependency"]
+        if missing:
+            result.missing = missing[0].message
+            result.plan_note = f"{missing[0].message}; install with: {missing[0].hint}"
+        if p.validation is None and spec.data_path("train") is not None:
+            result.validation_note = "data not validated (see the problems below)"
 
     # 3. estimate (catalog-driven; works without the backend's extra)
     try:
@@ -146,3 +122,21 @@ def build_plan(spec: Any, backend: str) -> PlanResult:
     except UnituneError as exc:
         result.estimate_note = f"estimate unavailable: {exc.message}"
     return result
+
+
+def _generic_validation(spec: Any, result: PlanResult) -> None:
+    """The data checks that need no backend (when the backend itself cannot be loaded)."""
+    from ..data.report import Problem
+    from ..data.validate import validate_file
+    from ..errors import UnituneError
+
+    path = spec.data_path("train")
+    if path is None or not path.is_file():
+        result.validation_note = f"training data not found: {path}"
+        result.problems.append(Problem(code="data_missing", message=result.validation_note,
+                                       hint="fix `data.train` (relative to the spec file)"))
+        return
+    try:
+        result.validation = validate_file(str(path), targets=[])
+    except UnituneError as exc:
+        result.validation_note = f"validation failed: {exc.message}"

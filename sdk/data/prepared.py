@@ -177,42 +177,50 @@ def convert_cached(src: str | os.PathLike, to: str, dst: str | os.PathLike | Non
 
 
 def split_cached(src: str | os.PathLike, validation_fraction: float, seed: int,
-                 train_out: str | os.PathLike, valid_out: str | os.PathLike, *,
+                 train_out: str | os.PathLike | None = None,
+                 valid_out: str | os.PathLike | None = None, *,
                  cache_dir: str | os.PathLike | None = None) -> _split.SplitResult:
     """`split.split_file(src, validation_fraction, seed, train_out, valid_out)`, done once per
-    (source content, fraction, seed): a hit places the cached halves at the two outputs.
+    (source content, fraction, seed): a hit places the cached halves at the two outputs. With no
+    outputs the result names the cached halves themselves (read them, never write them).
     `.gz` outputs are not cached."""
-    src_p, train_p, valid_p = Path(src), Path(train_out), Path(valid_out)
+    src_p = Path(src)
+    root = cache_root(cache_dir)
+    in_cache = train_out is None or valid_out is None
+    train_p = Path(train_out) if not in_cache else root / ".no-source.train.jsonl"
+    valid_p = Path(valid_out) if not in_cache else root / ".no-source.validation.jsonl"
     if train_p.suffix == ".gz" or valid_p.suffix == ".gz" or not src_p.is_file() or any(
             p.exists() and p.resolve() == src_p.resolve() for p in (train_p, valid_p)) or \
             train_p.resolve() == valid_p.resolve():
         # split_file compresses, or refuses the file / the outputs with its own message
         return _split.split_file(src_p, validation_fraction, seed, train_p, valid_p)
-    root = cache_root(cache_dir)
     key = _key(kind="split", v=SPLITTER_VERSION, src=file_sha256(src_p),
                fraction=repr(float(validation_fraction)), seed=int(seed))
     parts = {"train": root / f"{key}.train.jsonl", "validation": root / f"{key}.validation.jsonl"}
+    if in_cache:
+        train_p, valid_p = parts["train"], parts["validation"]
     meta_p = root / f"{key}.json"
     meta = _read_json(meta_p)
-    if meta is not None and meta.get("version") == SPLITTER_VERSION and all(
+    if meta is None or meta.get("version") != SPLITTER_VERSION or not all(
             _intact(parts[w], (meta.get(w) or {}).get("size"), (meta.get(w) or {}).get("sha256"))
             for w in parts):
+        tmps = {w: _tmp_name(root, p.name) for w, p in parts.items()}
+        try:
+            r = _split.split_file(src_p, validation_fraction, seed, tmps["train"],
+                                  tmps["validation"])
+            info = {w: {"lines": n, "size": tmps[w].stat().st_size,
+                        "sha256": file_sha256(tmps[w])}
+                    for w, n in (("train", r.train), ("validation", r.validation))}
+            for w in parts:
+                os.replace(tmps[w], parts[w])
+        finally:
+            for t in tmps.values():
+                if t.exists():
+                    t.unlink()
+        meta = {"version": SPLITTER_VERSION, **info}
+        _write_json(meta_p, meta)
+    if not in_cache:
         _place(parts["train"], train_p)
         _place(parts["validation"], valid_p)
-        return _split.SplitResult(str(train_p), str(valid_p), meta["train"]["lines"],
-                                  meta["validation"]["lines"], seed)
-    tmps = {w: _tmp_name(root, p.name) for w, p in parts.items()}
-    try:
-        r = _split.split_file(src_p, validation_fraction, seed, tmps["train"], tmps["validation"])
-        info = {w: {"lines": n, "size": tmps[w].stat().st_size, "sha256": file_sha256(tmps[w])}
-                for w, n in (("train", r.train), ("validation", r.validation))}
-        for w in parts:
-            os.replace(tmps[w], parts[w])
-    finally:
-        for t in tmps.values():
-            if t.exists():
-                t.unlink()
-    _write_json(meta_p, {"version": SPLITTER_VERSION, **info})
-    _place(parts["train"], train_p)
-    _place(parts["validation"], valid_p)
-    return _split.SplitResult(str(train_p), str(valid_p), r.train, r.validation, seed)
+    return _split.SplitResult(str(train_p), str(valid_p), meta["train"]["lines"],
+                              meta["validation"]["lines"], seed)

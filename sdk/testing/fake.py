@@ -1,12 +1,13 @@
-"""FakeBackend: an in-memory backend with scripted scenarios, for unitune's tests and yours.
+"""FakeProvider: an in-memory vendor with scripted scenarios, for unitune's tests and yours.
 
-It implements the whole Backend protocol (capabilities, check, plan, submit with an idempotency
-key, find, get, cancel, metrics, events) plus the optional pause / resume / deploy / undeploy, so
-code written against unitune can be tested without a vendor account:
+It implements the whole Provider protocol (capabilities, locate, translate, upload, create with
+an idempotency key, lookup, read, cancel, metrics, events) plus the optional Pausable,
+Restartable and Deployable protocols, so code written against unitune can be tested without a
+vendor account:
 
-    from unitune.testing.fake import FakeBackend
-    backend = FakeBackend(scenario="failure", failure_message="bad row 3")
-    client = unitune.Client(backends={"fake": backend})
+    from unitune.testing.fake import FakeProvider
+    fake = FakeProvider(scenario="failure", failure_message="bad row 3")
+    client = unitune.Client(backends={"fake": fake})
 
 Scenarios (per job; chosen by `arrange()` for the next job, else `backend_options.fake.scenario`
 in the spec or `UNITUNE_FAKE_SCENARIO`, else the constructor's `scenario`):
@@ -21,12 +22,12 @@ Advancing: `advance="get"` (default: every `get` moves the job one tick), `"time
 `tick_seconds` of wall-clock time, so several processes agree) or `"manual"` (only `tick(ref)`).
 Transient errors: `transient_errors=N` makes the first N calls (of `transient_methods`) raise
 RateLimited (`transient_kind="429"`, with `retry_after`) or BackendUnavailable ("503"); the
-per-job option `transient_get: N` does the same for that job's first N `get` calls.
+per-job option `transient_get: N` does the same for that job's first N `read` calls.
 
 State is class-level (shared by every instance in the process). With `UNITUNE_FAKE_STATE=path`
 it lives in that JSON file instead (locked, written atomically), so subprocess tests can count
 remote jobs across processes. `UNITUNE_FAKE_SLEEP_BEFORE_SUBMIT` / `UNITUNE_FAKE_SLEEP_IN_SUBMIT`
-(seconds) make `submit` pause before creating the remote job / after creating it but before
+(seconds) make `create` pause before creating the remote job / after creating it but before
 returning: the windows the crash tests kill a process in.
 """
 from __future__ import annotations
@@ -43,11 +44,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..backends import YES, Capabilities, Plan, PlanRow, SubmitContext, Upload, no
+from typing import ClassVar, Literal, Optional
+
+from pydantic import Field, SecretStr
+
+from ..backends import YES, Capabilities, PlanRow, no
 from ..data.report import Problem
 from ..errors import BackendUnavailable, InvalidRequest, NotFound, RateLimited
 from ..job import (Event, JobError, JobStatus, Metrics, ModelHandle, Progress, RemoteRef,
                    Snapshot, map_status)
+from ..provider import (DataTarget, Ids, Location, Options, Prepared, PreparedFile,
+                        Translation)
 
 STATE_ENV = "UNITUNE_FAKE_STATE"
 SCENARIOS = ("success", "failure", "slow", "cancelled", "unknown_status")
@@ -108,10 +115,40 @@ def _loss(step: int, total: int) -> float:
     return round(0.35 + 2.1 * math.exp(-3.0 * step / max(total, 1)), 6)
 
 
-class FakeBackend:
-    """In-memory backend with scripted scenarios (see the module docstring)."""
+class FakeOptions(Options):
+    """`backend_options.fake` (or `UNITUNE_FAKE_<OPTION>`): the script of the fake vendor's next
+    job. Unset fields take the provider's constructor defaults."""
+
+    scenario: Optional[Literal["success", "failure", "slow", "cancelled", "unknown_status"]] = None
+    steps: Optional[int] = Field(default=None, ge=1, description="Training steps of the job.")
+    steps_per_tick: Optional[int] = Field(default=None, ge=1)
+    queue_ticks: Optional[int] = Field(default=None, ge=0)
+    advance: Optional[Literal["get", "time", "manual"]] = None
+    tick_seconds: Optional[float] = Field(default=None, gt=0)
+    failure_message: Optional[str] = None
+    fail_at_step: Optional[int] = None
+    unknown_raw: Optional[str] = None
+    transient_get: Optional[int] = Field(default=None, ge=0, description="The job's first N reads "
+                                         "fail with a transient error.")
+    transient_kind: Optional[str] = None
+    min_examples: Optional[int] = Field(default=None, ge=0)
+    region: str = Field(default="fake-region-1", description="Where the fake vendor keeps jobs.")
+    api_key: Optional[SecretStr] = Field(default=None, description="Accepted and ignored, as a "
+                                         "real vendor's key would be checked: never stored.")
+    credentials: Optional[dict[str, SecretStr]] = Field(default=None, description="A service-"
+                                                        "account-like mapping; never stored.")
+
+    reserved_env: ClassVar[frozenset[str]] = frozenset({"state", "sleep_before_submit",
+                                                        "sleep_in_submit"})
+
+
+class FakeProvider:
+    """In-memory provider with scripted scenarios (see the module docstring)."""
 
     name = "fake"
+    extra: ClassVar[str | None] = None
+    requires: ClassVar[tuple[str, ...]] = ()
+    options_model: ClassVar[type[Options]] = FakeOptions
 
     def __init__(self, *, scenario: str = "success", steps: int | None = None,
                  steps_per_tick: int = 1, queue_ticks: int = 1, advance: str = "get",
@@ -129,12 +166,12 @@ class FakeBackend:
             "queue_ticks": queue_ticks, "advance": advance, "tick_seconds": tick_seconds,
             "failure_message": failure_message, "fail_at_step": fail_at_step,
             "unknown_raw": unknown_raw, "transient_get": 0, "transient_kind": transient_kind,
+            "min_examples": min_examples,
         }
         self.transient_errors = transient_errors
         self.transient_kind = transient_kind
         self.transient_methods = tuple(transient_methods) if transient_methods else None
         self.retry_after = retry_after
-        self.min_examples = min_examples
         self.calls: list[str] = []  # method names, in order (this instance only)
         self._arranged: list[dict[str, Any]] = []
 
@@ -205,7 +242,7 @@ class FakeBackend:
                                  backend=self.name, status_code=int(kind) if str(kind).isdigit()
                                  else 503, hint="unitune retries this automatically")
 
-    # -- protocol: static ----------------------------------------------------------------------
+    # -- protocol: what the fake vendor can do and how a spec maps onto it --------------------
     def capabilities(self) -> Capabilities:
         caps = {f"adapter:{a}": YES for a in _ADAPTERS_OK}
         for a in ("prefix", "p_tuning", "prompt_tuning", "ia3"):
@@ -224,172 +261,121 @@ class FakeBackend:
         })
         return Capabilities(backend=self.name, features=caps)
 
-    def _options(self, spec) -> dict[str, Any]:
-        opts = dict(self.defaults)
-        user = {k: v for k, v in spec.options(self.name).items()
-                if k in self.defaults or k in ("min_examples",)}
-        for key, value in user.items():
-            default = self.defaults.get(key)
-            if isinstance(default, bool):
-                value = str(value).lower() in ("1", "true", "yes")
-            elif isinstance(default, int) or key in ("steps", "fail_at_step", "min_examples"):
-                value = int(value) if value not in (None, "") else None
-            elif isinstance(default, float):
-                value = float(value)
-            opts[key] = value
-        return opts
+    def _script(self, options: FakeOptions | None) -> dict[str, Any]:
+        script = dict(self.defaults)
+        if options is not None:
+            script.update({k: v for k, v in options.model_dump().items()
+                           if k in script and v is not None})
+        return script
 
-    def _read_data(self, path: Path | None, which: str, problems: list[Problem]) -> int:
-        if path is None:
-            return 0
-        if not path.exists():
-            problems.append(Problem(code="data_missing", message=f"{which} file not found: {path}",
-                                    file=str(path), hint="check data.%s in the spec" % which))
-            return 0
-        n = 0
-        with open(path, "rb") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except ValueError:
-                    problems.append(Problem(code="invalid_json", message="line is not valid JSON",
-                                            line=lineno, file=str(path),
-                                            hint="each line must be one JSON object"))
-                    continue
-                if not isinstance(obj, dict):
-                    problems.append(Problem(code="not_an_object", message="line is not a JSON "
-                                            "object", line=lineno, file=str(path),
-                                            hint="each line must be one JSON object"))
-                    continue
-                n += 1
-        return n
+    def locate(self, spec: Any, options: FakeOptions) -> Location:
+        return Location(backend=self.name, region=options.region)
 
-    def check(self, spec) -> list[Problem]:
-        problems: list[Problem] = []
+    def data_target(self, spec: Any, options: FakeOptions) -> DataTarget:
+        return DataTarget(format=None, validate=None)
+
+    def translate(self, spec: Any, prepared: Prepared, location: Location, options: FakeOptions,
+                  ids: Ids) -> Translation:
+        out = Translation()
         caps = self.capabilities()
+        model = spec.model_for(self.name)
         for feature in (f"method:{spec.method}", f"adapter:{spec.adapter.type}"):
             support = caps.get(feature)
             if not support:
-                problems.append(Problem(code="unsupported", message=support.reason or feature,
-                                        path=feature.replace(":", "."), target=self.name,
-                                        hint="run `unitune compare` to see which backends can"))
-        if spec.hyperparameters.learning_rate is not None:
-            problems.append(Problem(code="not_applied", severity="warning",
-                                    message="learning_rate is not applied by the fake backend",
-                                    path="hyperparameters.learning_rate",
-                                    hint="use learning_rate_multiplier"))
-        opts = self._options(spec)
-        if opts["scenario"] not in SCENARIOS:
-            problems.append(Problem(code="bad_option", message=f"unknown fake scenario "
-                                    f"{opts['scenario']!r}", path="backend_options.fake.scenario",
-                                    hint="one of " + ", ".join(SCENARIOS)))
-        if opts["advance"] not in ADVANCE_MODES:
-            problems.append(Problem(code="bad_option", message=f"unknown advance mode "
-                                    f"{opts['advance']!r}", path="backend_options.fake.advance",
-                                    hint="one of " + ", ".join(ADVANCE_MODES)))
-        n = self._read_data(spec.data_path("train"), "train", problems)
-        self._read_data(spec.data_path("validation"), "validation", problems)
-        minimum = opts.get("min_examples") or self.min_examples
-        if not any(p.code == "data_missing" for p in problems) and n < minimum:
-            problems.append(Problem(code="too_few_examples", message=f"{n} training examples; "
-                                    f"the fake backend needs at least {minimum}",
-                                    file=str(spec.data_path("train")), hint="add examples"))
-        return problems
-
-    def plan(self, spec) -> Plan:
-        problems = self.check(spec)
+                out.problems.append(Problem(code="unsupported", message=support.reason or feature,
+                                            path=feature.replace(":", "."), target=self.name,
+                                            hint="run `unitune compare` to see which backends can"))
         hp = spec.hyperparameters
-        rows = [
-            PlanRow("base_model", spec.model_for(self.name), "model", spec.model_for(self.name)),
-            PlanRow("method", spec.method, "method.type", spec.method),
+        for fieldname in ("learning_rate", "warmup_ratio", "weight_decay", "max_seq_length"):
+            value = getattr(hp, fieldname)
+            if value is not None:
+                why = caps.get(fieldname).reason or "unsupported"
+                out.rows.append(PlanRow(f"hyperparameters.{fieldname}", value, applied=False,
+                                        note="not applied: " + why))
+                out.problems.append(Problem(code="not_applied", severity="warning",
+                                            message=f"hyperparameters.{fieldname} is not "
+                                                    f"applied: {why}",
+                                            path=f"hyperparameters.{fieldname}"))
+        script = self._script(options)
+        train = prepared.train
+        if train is not None and train.examples < script["min_examples"]:
+            out.problems.append(Problem(code="too_few_examples", message=f"{train.examples} "
+                                        "training examples; the fake backend needs at least "
+                                        f"{script['min_examples']}", file=train.source,
+                                        hint="add examples"))
+        out.request = {
+            "model": model, "method": spec.method, "adapter": spec.adapter.type,
+            "n_epochs": hp.epochs, "batch_size": hp.batch_size,
+            "lr_mult": hp.learning_rate_multiplier, "seed": hp.seed, "name": spec.name,
+            "training_file": prepared.uri("train"), "validation_file": prepared.uri("validation"),
+            "metadata": {"unitune_job_id": ids.job_id, "unitune_key": ids.key},
+            "script": {k: script[k] for k in sorted(script) if k != "min_examples"},
+        }
+        out.rows[:0] = [
+            PlanRow("base_model", model, "model", model),
+            PlanRow("method", spec.method, "method", spec.method),
             PlanRow("adapter.type", spec.adapter.type, "adapter", spec.adapter.type),
             PlanRow("hyperparameters.epochs", hp.epochs, "n_epochs", hp.epochs),
             PlanRow("hyperparameters.batch_size", hp.batch_size, "batch_size", hp.batch_size),
             PlanRow("hyperparameters.learning_rate_multiplier", hp.learning_rate_multiplier,
                     "lr_mult", hp.learning_rate_multiplier),
             PlanRow("hyperparameters.seed", hp.seed, "seed", hp.seed),
+            PlanRow("data.train", spec.data.train, "training_file", prepared.uri("train")),
         ]
-        for fieldname in ("learning_rate", "warmup_ratio", "weight_decay", "max_seq_length"):
-            value = getattr(hp, fieldname)
-            if value is not None:
-                rows.append(PlanRow(f"hyperparameters.{fieldname}", value, applied=False,
-                                    note="not applied: " + (self.capabilities().get(fieldname).reason
-                                                            or "unsupported")))
-        uploads = []
-        for which in ("train", "validation"):
-            path = spec.data_path(which)
-            if path is not None and path.exists():
-                from ..data.hashing import file_sha256
+        return out
 
-                count = self._read_data(path, which, [])
-                uploads.append(Upload(local=str(path), destination="fake files (purpose=fine-tune)",
-                                      format="jsonl", examples=count, bytes=path.stat().st_size,
-                                      sha256=file_sha256(path)))
-        return Plan(backend=self.name, model=spec.model_for(self.name), rows=rows,
-                    uploads=uploads, problems=problems)
+    # -- protocol: the fake vendor's API ----------------------------------------------------------
+    def destination(self, file: PreparedFile, location: Location, options: FakeOptions) -> str:
+        return f"<upload:{file.which}>"
 
-    # -- protocol: jobs ------------------------------------------------------------------------
-    def _upload(self, st: dict[str, Any], path: Path, ctx: SubmitContext) -> str:
-        from ..data.hashing import file_sha256
-
-        digest = file_sha256(path)
-        if ctx.uploads is not None:
-            cached = ctx.uploads.get(self.name, digest)
-            if cached and cached in st["files"]:
-                ctx.log(f"reusing uploaded file {cached} for {path.name}")
-                return cached
+    def upload(self, file: PreparedFile, location: Location, options: FakeOptions) -> str:
+        self._call("upload")
         file_id = f"file-{secrets.token_hex(6)}"
-        st["files"][file_id] = {"name": path.name, "bytes": path.stat().st_size,
-                                "sha256": digest, "examples": self._read_data(path, "train", [])}
-        if ctx.uploads is not None:
-            ctx.uploads.put(self.name, digest, file_id)
-        ctx.log(f"uploaded {path.name} as {file_id}")
+        with _state() as st:
+            st["files"][file_id] = {"name": file.path.name, "bytes": file.bytes,
+                                    "sha256": file.sha256, "examples": file.examples}
         return file_id
 
-    def submit(self, spec, ctx: SubmitContext) -> RemoteRef:
-        self._call("submit")
+    def still_there(self, uri: str, location: Location, options: FakeOptions) -> bool:
+        with _state() as st:
+            return uri in st["files"]
+
+    def create(self, request: dict[str, Any], ids: Ids, location: Location,
+               options: FakeOptions) -> RemoteRef:
+        self._call("create")
         pause = float(os.environ.get("UNITUNE_FAKE_SLEEP_BEFORE_SUBMIT") or 0)
         if pause:
             time.sleep(pause)
         with _state() as st:
             st["submit_calls"] = st.get("submit_calls", 0) + 1
-            existing = st["keys"].get(ctx.idempotency_key)
+            st["last_request"] = copy.deepcopy(request)
+            existing = st["keys"].get(ids.key)
             if existing is not None:
                 return RemoteRef(backend=self.name, remote_id=existing)
-            opts = self._options(spec)
+            opts = dict(request["script"])
             if self._arranged:
                 opts.update(self._arranged.pop(0))
-            if opts["scenario"] not in SCENARIOS:
-                raise InvalidRequest(f"fake: unknown scenario {opts['scenario']!r}",
-                                     backend=self.name, status_code=400)
-            train = spec.data_path("train")
-            if train is None or not train.exists():
-                raise InvalidRequest(f"fake: training file not found: {train}", backend=self.name,
+            train_id = request["training_file"]
+            if train_id not in st["files"]:
+                raise InvalidRequest(f"fake: no such file {train_id!r}", backend=self.name,
                                      status_code=400)
-            train_id = self._upload(st, train, ctx)
-            val = spec.data_path("validation")
-            val_id = self._upload(st, val, ctx) if val is not None and val.exists() else None
             n_examples = st["files"][train_id]["examples"]
-            hp = spec.hyperparameters
-            epochs = hp.epochs if isinstance(hp.epochs, int) else 3
-            batch = hp.batch_size if isinstance(hp.batch_size, int) else 8
+            epochs = request["n_epochs"] if isinstance(request["n_epochs"], int) else 3
+            batch = request["batch_size"] if isinstance(request["batch_size"], int) else 8
             steps = opts["steps"] or max(1, min(200, epochs * math.ceil(n_examples / batch)))
             fail_at = opts["fail_at_step"] if opts["fail_at_step"] is not None else steps // 2
             remote_id = f"fakejob-{secrets.token_hex(5)}"
-            now = time.time()
             queue = opts["queue_ticks"] if opts["scenario"] != "slow" else 10 ** 9
             st["jobs"][remote_id] = {
-                "id": remote_id, "seq": len(st["jobs"]) + 1, "key": ctx.idempotency_key,
-                "unitune_job_id": ctx.job_id, "name": spec.name,
-                "model": spec.model_for(self.name), "method": spec.method,
-                "training_file": train_id, "validation_file": val_id,
+                "id": remote_id, "seq": len(st["jobs"]) + 1, "key": ids.key,
+                "unitune_job_id": ids.job_id, "name": request["name"], "model": request["model"],
+                "method": request["method"], "region": location.region,
+                "training_file": train_id, "validation_file": request["validation_file"],
                 "scenario": opts["scenario"], "raw": "PENDING", "step": 0, "total_steps": steps,
                 "steps_per_tick": max(1, int(opts["steps_per_tick"])), "queue_left": int(queue),
                 "fail_at_step": fail_at, "failure_message": opts["failure_message"],
                 "unknown_raw": opts["unknown_raw"], "advance": opts["advance"],
-                "tick_seconds": float(opts["tick_seconds"]), "anchor": now,
+                "tick_seconds": float(opts["tick_seconds"]), "anchor": time.time(),
                 "transient_get": int(opts["transient_get"] or 0),
                 "transient_kind": str(opts["transient_kind"]),
                 "epochs": epochs, "tokens_per_step": batch * 128,
@@ -398,18 +384,23 @@ class FakeBackend:
                 "events": [{"time": _now_iso(), "level": "info",
                             "message": f"job created ({n_examples} examples, {steps} steps)"}],
             }
-            st["keys"][ctx.idempotency_key] = remote_id
-        ctx.log(f"fake job {remote_id} created")
+            st["keys"][ids.key] = remote_id
         pause = float(os.environ.get("UNITUNE_FAKE_SLEEP_IN_SUBMIT") or 0)
         if pause:
             time.sleep(pause)
-        return RemoteRef(backend=self.name, remote_id=remote_id)
+        return RemoteRef(backend=self.name, remote_id=remote_id, extra={"region": location.region})
 
-    def find(self, idempotency_key: str) -> RemoteRef | None:
-        self._call("find")
+    def lookup(self, key: str, location: Location, options: FakeOptions) -> RemoteRef | None:
+        self._call("lookup")
         with _state() as st:
-            remote_id = st["keys"].get(idempotency_key)
-        return RemoteRef(backend=self.name, remote_id=remote_id) if remote_id else None
+            remote_id = st["keys"].get(key)
+        return RemoteRef(backend=self.name, remote_id=remote_id,
+                         extra={"region": location.region}) if remote_id else None
+
+    @classmethod
+    def last_request(cls) -> dict[str, Any] | None:
+        with _state() as st:
+            return copy.deepcopy(st.get("last_request"))
 
     def _job(self, st: dict[str, Any], ref: RemoteRef) -> dict[str, Any]:
         job = st["jobs"].get(ref.remote_id)
@@ -491,7 +482,8 @@ class FakeBackend:
                                 endpoint=job.get("endpoint"),
                                 invoke=f"fake chat --model {job['fine_tuned_model']}")
         return Snapshot(
-            ref=RemoteRef(backend=self.name, remote_id=job["id"]), status=status, raw_status=raw,
+            ref=RemoteRef(backend=self.name, remote_id=job["id"], extra={"region": job.get("region")}),
+            status=status, raw_status=raw,
             created_at=job["created_at"], started_at=job["started_at"],
             finished_at=job["finished_at"],
             trained_tokens=step * job["tokens_per_step"] if status is JobStatus.SUCCEEDED else None,
@@ -503,8 +495,8 @@ class FakeBackend:
             raw={k: job[k] for k in ("id", "raw", "step", "total_steps", "model", "scenario")},
         )
 
-    def get(self, ref: RemoteRef) -> Snapshot:
-        self._call("get")
+    def read(self, ref: RemoteRef) -> Snapshot:
+        self._call("read")
         with _state() as st:
             job = self._job(st, ref)
             if job["transient_get"] > 0:
@@ -515,7 +507,7 @@ class FakeBackend:
                 self._materialize(job, on_get=True)
                 snap = self._snapshot(job)
         if kind is not None:  # raised outside the state block so the decrement is saved
-            self._raise_transient(kind, "get")
+            self._raise_transient(kind, "read")
         return snap
 
     def cancel(self, ref: RemoteRef) -> Snapshot:
@@ -541,20 +533,31 @@ class FakeBackend:
             return self._snapshot(job)
 
     def resume(self, ref: RemoteRef) -> Snapshot:
-        """A paused job continues; a failed or cancelled one restarts from its last step (as
-        from a checkpoint, with the scripted failure gone). A succeeded job cannot be resumed."""
+        """A paused job continues."""
         self._call("resume")
         with _state() as st:
             job = self._job(st, ref)
             self._materialize(job, on_get=False)
-            if job["raw"] in ("COMPLETED", "PENDING", "VALIDATING", "TRAINING"):
-                raise InvalidRequest(f"fake: job {job['id']} is {job['raw']}; nothing to resume",
+            if job["raw"] != "PAUSED":
+                raise InvalidRequest(f"fake: job {job['id']} is {job['raw']}; only a paused job "
+                                     "can be resumed", backend=self.name, status_code=400)
+            self._event(job, "job resumed")
+            job["raw"] = "TRAINING"
+            job["anchor"] = time.time()
+            return self._snapshot(job)
+
+    def restart(self, ref: RemoteRef) -> Snapshot:
+        """A failed or cancelled job restarts from its last step (as from a checkpoint, with the
+        scripted failure gone)."""
+        self._call("restart")
+        with _state() as st:
+            job = self._job(st, ref)
+            self._materialize(job, on_get=False)
+            if job["raw"] not in ("ERRORED", "STOPPED", "STOPPING"):
+                raise InvalidRequest(f"fake: job {job['id']} is {job['raw']}; nothing to restart",
                                      backend=self.name, status_code=400)
-            if job["raw"] in ("ERRORED", "STOPPED", "STOPPING"):
-                job.update(scenario="success", error=None, finished_at=None)
-                self._event(job, f"job restarted from step {job['step']}")
-            else:
-                self._event(job, "job resumed")
+            job.update(scenario="success", error=None, finished_at=None)
+            self._event(job, f"job restarted from step {job['step']}")
             job["raw"] = "TRAINING"
             job["anchor"] = time.time()
             return self._snapshot(job)
@@ -585,8 +588,7 @@ class FakeBackend:
             return [Event(**e) for e in job["events"]]
 
     # -- deployment ----------------------------------------------------------------------------
-    def deploy(self, ref: RemoteRef, options: dict[str, Any] | None = None,
-               dry_run: bool = False) -> ModelHandle | str:
+    def deploy(self, ref: RemoteRef, options: dict[str, Any], dry_run: bool) -> ModelHandle | str:
         """dry_run → what would be created (a string); else the handle with its endpoint."""
         self._call("deploy")
         options = options or {}
@@ -605,7 +607,7 @@ class FakeBackend:
             self._event(job, f"deployed to {endpoint}")
             return self._snapshot(job).model  # type: ignore[return-value]
 
-    def undeploy(self, ref: RemoteRef, options: dict[str, Any] | None = None) -> ModelHandle | None:
+    def undeploy(self, ref: RemoteRef, options: dict[str, Any]) -> ModelHandle | None:
         self._call("undeploy")
         with _state() as st:
             job = self._job(st, ref)

@@ -1,4 +1,4 @@
-"""FakeBackend passes the conformance suite every backend runs, in each of its advance modes."""
+"""FakeProvider passes the conformance suite every backend runs, in each of its advance modes."""
 from __future__ import annotations
 
 import json
@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 
 from unitune.spec import JobSpec
-from unitune.testing.fake import DEFAULT_UNKNOWN, FakeBackend
+from unitune.testing.fake import DEFAULT_UNKNOWN, FakeProvider
 
-from .suite import BackendConformance
+from unitune.job import RemoteRef
+
+from .suite import ProviderConformance
 
 
 def _write_data(tmp_path: Path, n: int = 12) -> Path:
@@ -27,9 +29,11 @@ class _Harness:
     unknown_raw = DEFAULT_UNKNOWN
     timeout_s = 20
 
-    def __init__(self, backend: FakeBackend, manual: bool) -> None:
-        self.backend = backend
+    def __init__(self, provider: FakeProvider, manual: bool, state: Path) -> None:
+        self.provider = provider
         self.manual = manual
+        # the shared-state file lets a fresh process see the same fake vendor
+        self.spawn = ("unitune.testing.fake:FakeProvider", {}, {"UNITUNE_FAKE_STATE": str(state)})
 
     def make_spec(self, tmp_path: Path) -> JobSpec:
         train = _write_data(tmp_path)
@@ -39,33 +43,53 @@ class _Harness:
 
     def arrange(self, scenario: str) -> None:
         extra = {"failure_message": self.failure_message} if scenario == "failure" else {}
-        self.backend.arrange(scenario, **extra)
+        self.provider.arrange(scenario, **extra)
 
     def advance(self, ref) -> None:
         if self.manual:
-            self.backend.tick(ref)
+            self.provider.tick(ref)
+
+    def last_request(self):
+        return FakeProvider.last_request()
+
+    def uploads(self) -> int:
+        return len(FakeProvider.files())
+
+    def missing_ref(self) -> RemoteRef:
+        return RemoteRef(backend="fake", remote_id="fakejob-does-not-exist")
+
+    def rate_limit_next(self, retry_after: float) -> None:
+        self.provider.fail_next(1, kind="429", retry_after=retry_after)
 
 
-class TestFakeTicks(BackendConformance):
+@pytest.fixture
+def state(tmp_path, monkeypatch):
+    path = tmp_path / "fake-vendor.json"
+    monkeypatch.setenv("UNITUNE_FAKE_STATE", str(path))
+    monkeypatch.setenv("UNITUNE_HOME", str(tmp_path / "home"))
+    return path
+
+
+class TestFakeTicks(ProviderConformance):
     """Advanced only by the harness (advance="manual")."""
 
     @pytest.fixture
-    def harness(self):
-        return _Harness(FakeBackend(advance="manual", steps_per_tick=2), manual=True)
+    def harness(self, state):
+        return _Harness(FakeProvider(advance="manual", steps_per_tick=2), True, state)
 
 
-class TestFakeGet(BackendConformance):
+class TestFakeGet(ProviderConformance):
     """The default: every `get` moves the job one tick."""
 
     @pytest.fixture
-    def harness(self):
-        return _Harness(FakeBackend(), manual=False)
+    def harness(self, state):
+        return _Harness(FakeProvider(), False, state)
 
 
-class TestFakeTime(BackendConformance):
+class TestFakeTime(ProviderConformance):
     """Advanced by wall-clock time, as a real vendor is."""
 
     @pytest.fixture
-    def harness(self):
-        return _Harness(FakeBackend(advance="time", tick_seconds=0.01, steps_per_tick=3),
-                        manual=False)
+    def harness(self, state):
+        return _Harness(FakeProvider(advance="time", tick_seconds=0.01, steps_per_tick=3),
+                        False, state)

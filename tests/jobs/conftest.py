@@ -8,8 +8,9 @@ import pytest
 import yaml
 
 from unitune.client import Client, PollPolicy
+from unitune.retry import RetryPolicy
 from unitune.registry import Registry
-from unitune.testing.fake import FakeBackend
+from unitune.testing.fake import FakeProvider
 
 
 def write_data(path: Path, n: int = 20, offset: int = 0) -> Path:
@@ -40,9 +41,9 @@ def _fresh_fake(monkeypatch):
     monkeypatch.setenv("UNITUNE_POLL_INITIAL", "0.001")
     monkeypatch.setenv("UNITUNE_POLL_MAX", "0.005")
     monkeypatch.setenv("UNITUNE_RETRY_BASE", "0.001")
-    FakeBackend.reset()
+    FakeProvider.reset()
     yield
-    FakeBackend.reset()
+    FakeProvider.reset()
 
 
 class Sleeps(list):
@@ -56,16 +57,15 @@ def sleeps() -> Sleeps:
 
 
 @pytest.fixture
-def fake() -> FakeBackend:
-    return FakeBackend()
+def fake() -> FakeProvider:
+    return FakeProvider()
 
 
 @pytest.fixture
 def client(fake, sleeps) -> Client:
     return Client(backends={"fake": fake},
-                  poll=PollPolicy(initial=0.01, maximum=0.04, factor=2.0, max_retries=4,
-                                  retry_base=0.5),
-                  sleep=sleeps)
+                  poll=PollPolicy(initial=0.01, maximum=0.04, factor=2.0),
+                  retry=RetryPolicy(max_retries=4, base=0.5, jitter=False), sleep=sleeps)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from unitune.cli.app import app
-from unitune.testing.fake import FakeBackend
+from unitune.testing.fake import FakeProvider
 
 from .conftest import write_spec
 
@@ -54,10 +54,10 @@ def test_detach_then_status_watch_metrics_logs(run, tmp_path):
     res = run("train", spec, "--detach", "--json")
     job = json.loads(res.stdout)
     assert job["submitted"] and job["status"] != "succeeded"
-    assert len(FakeBackend.remote_jobs()) == 1
+    assert len(FakeProvider.remote_jobs()) == 1
     # the same spec re-attaches (no second remote job)
     again = json.loads(run("train", spec, "--detach", "--json").stdout)
-    assert again["id"] == job["id"] and len(FakeBackend.remote_jobs()) == 1
+    assert again["id"] == job["id"] and len(FakeProvider.remote_jobs()) == 1
     status = json.loads(run("status", job["id"][:15], "--json").stdout)
     assert status["id"] == job["id"] and status["history"][0]["raw_status"]
     lines = run("watch", job["id"], "--json").stdout.strip().splitlines()
@@ -82,7 +82,7 @@ def test_new_forces_a_second_job(run, tmp_path):
     spec = write_spec(tmp_path)
     run("train", spec, "--detach")
     run("train", spec, "--detach", "--new")
-    assert len(FakeBackend.remote_jobs()) == 2
+    assert len(FakeProvider.remote_jobs()) == 2
     assert len(json.loads(run("list", "--json", "--backend", "fake").stdout)) == 2
     assert json.loads(run("list", "--json", "--status", "succeeded").stdout) == []
     assert "ut-" in run("list").stdout

@@ -1,15 +1,17 @@
-"""Client orchestration against the FakeBackend: durable-before-remote, re-attach, retries, back-off."""
+"""Client orchestration against the FakeProvider: durable-before-remote, re-attach, retries, back-off."""
 from __future__ import annotations
 
 import pytest
 
+from unitune.retry import RetryPolicy
 from unitune.client import Client, PollPolicy
 from unitune.errors import BackendUnavailable, DataError, RateLimited, Unsupported, UnituneError
 from unitune.job import JobStatus
 from unitune.paths import unitune_home
 from unitune.registry import RAW_CANCELLED_LOCALLY
+from unitune.retry import RetryPolicy
 from unitune.spec import JobSpec
-from unitune.testing.fake import FakeBackend
+from unitune.testing.fake import FakeProvider
 
 from .conftest import write_data, write_spec
 
@@ -38,10 +40,10 @@ def test_rerun_reattaches_instead_of_submitting_again(client, tmp_path):
     again = client.train(spec, detach=True)
     done = client.train(spec)
     assert first.id == again.id == done.id
-    assert len(FakeBackend.remote_jobs()) == 1
+    assert len(FakeProvider.remote_jobs()) == 1
     assert done.status is JobStatus.SUCCEEDED
     forced = client.train(spec, detach=True, new=True)
-    assert forced.id != first.id and len(FakeBackend.remote_jobs()) == 2
+    assert forced.id != first.id and len(FakeProvider.remote_jobs()) == 2
 
 
 def test_changed_data_or_spec_or_backend_is_a_new_job(client, tmp_path):
@@ -60,7 +62,7 @@ def test_failed_job_returns_vendor_message_and_is_not_reused(client, tmp_path):
     assert job.status is JobStatus.FAILED
     assert job.error and "row 7 is bad" in job.error.message
     retry = client.train(spec, detach=True)
-    assert retry.id != job.id and len(FakeBackend.remote_jobs()) == 2
+    assert retry.id != job.id and len(FakeProvider.remote_jobs()) == 2
 
 
 def test_unsupported_spec_is_refused_before_anything_is_uploaded(client, registry, tmp_path):
@@ -68,7 +70,7 @@ def test_unsupported_spec_is_refused_before_anything_is_uploaded(client, registr
     with pytest.raises(Unsupported) as info:
         client.train(spec)
     assert "prefix" in str(info.value)
-    assert FakeBackend.files() == {} and FakeBackend.remote_jobs() == []
+    assert FakeProvider.files() == {} and FakeProvider.remote_jobs() == []
     assert registry.list_jobs() == []
 
 
@@ -80,19 +82,19 @@ def test_bad_data_is_refused_with_file_and_line(client, registry, tmp_path):
         client.train(spec)
     assert "train.jsonl:21" in str(info.value)
     assert info.value.report is not None and not info.value.report.ok
-    assert FakeBackend.files() == {} and registry.list_jobs() == []
+    assert FakeProvider.files() == {} and registry.list_jobs() == []
 
 
 def test_missing_data_file_is_a_data_error(client, tmp_path):
     spec = write_spec(tmp_path)
     (tmp_path / "train.jsonl").unlink()
-    with pytest.raises(DataError, match="not found"):
+    with pytest.raises(DataError, match="does not exist"):
         client.train(spec)
 
 
 def test_watch_survives_transient_errors_and_honours_retry_after(client, fake, sleeps, tmp_path):
     job = client.train(write_spec(tmp_path), detach=True)
-    fake.fail_next(3, kind="429", methods=("get",), retry_after=0.123)
+    fake.fail_next(3, kind="429", methods=("read",), retry_after=0.123)
     final = list(client.watch(job.id))[-1]
     assert final.status is JobStatus.SUCCEEDED
     assert sleeps.count(0.123) == 3
@@ -100,14 +102,14 @@ def test_watch_survives_transient_errors_and_honours_retry_after(client, fake, s
 
 def test_5xx_without_retry_after_backs_off_exponentially(client, fake, sleeps, tmp_path):
     job = client.train(write_spec(tmp_path), detach=True)
-    fake.fail_next(3, kind="503", methods=("get",))
+    fake.fail_next(3, kind="503", methods=("read",))
     client.get(job.id)
     assert sleeps[:3] == [0.5, 1.0, 2.0]  # retry_base doubling
 
 
 def test_too_many_transient_errors_give_up(client, fake, tmp_path):
     job = client.train(write_spec(tmp_path), detach=True)
-    fake.fail_next(50, kind="503", methods=("get",))
+    fake.fail_next(50, kind="503", methods=("read",))
     with pytest.raises(BackendUnavailable):
         client.get(job.id)
     fake.fail_next(0)
@@ -115,16 +117,16 @@ def test_too_many_transient_errors_give_up(client, fake, tmp_path):
 
 
 def test_transient_error_during_submit_is_retried_into_one_job(client, fake, sleeps, tmp_path):
-    fake.fail_next(2, kind="429", methods=("submit",), retry_after=0.2)
+    fake.fail_next(2, kind="429", methods=("create",), retry_after=0.2)
     job = client.train(write_spec(tmp_path), detach=True)
-    assert job.submitted and len(FakeBackend.remote_jobs()) == 1
+    assert job.submitted and len(FakeProvider.remote_jobs()) == 1
     assert sleeps[:2] == [0.2, 0.2]
 
 
 def test_per_job_transient_gets_from_the_spec(client, fake, tmp_path):
     job = client.train(write_spec(tmp_path, fake={"transient_get": 2}))
     assert job.status is JobStatus.SUCCEEDED
-    assert fake.calls.count("get") >= 3
+    assert fake.calls.count("read") >= 3
 
 
 def test_polling_backs_off_to_the_cap_and_polls_the_job_itself(client, fake, sleeps, tmp_path):
@@ -144,7 +146,7 @@ def test_polling_backs_off_to_the_cap_and_polls_the_job_itself(client, fake, sle
     with pytest.raises(_Stop):
         next(gen)
     assert sleeps == [0.01, 0.02, 0.04, 0.04, 0.04, 0.04]
-    assert set(fake.calls) == {"get"}  # never a list call
+    assert set(fake.calls) == {"read"}  # never a list call
 
 
 class _Stop(Exception):
@@ -172,25 +174,26 @@ def test_crash_between_claim_and_submit_is_resubmitted_once(client, registry, fa
     assert created and not rec.submitted  # "process died" here
     job = client.train(spec_path, detach=True)
     assert job.id == rec.id and job.submitted
-    assert len(FakeBackend.remote_jobs()) == 1
+    assert len(FakeProvider.remote_jobs()) == 1
 
 
 def test_crash_inside_submit_is_found_not_resubmitted(client, registry, fake, tmp_path):
     spec_path = write_spec(tmp_path)
     spec = JobSpec.load(spec_path)
-    from unitune.backends import SubmitContext
     from unitune.client import data_hash, stored_spec
+    from unitune.pipeline import Pipeline
+    from unitune.provider import Ids
 
     rec, _ = registry.claim(backend="fake", spec=stored_spec(spec), spec_hash=spec.spec_hash(),
                             data_hash=data_hash(spec), name=spec.name, base_model="fake-base")
     # the vendor created the job, but the answer never reached the registry
-    ref = fake.submit(spec, SubmitContext(job_id=rec.id, idempotency_key=rec.idempotency_key,
-                                          work_dir=tmp_path))
+    pipe = Pipeline(fake)
+    ref = pipe.submit(pipe.prepare_submission(spec), Ids(job_id=rec.id, key=rec.idempotency_key))
     fake.calls.clear()
     job = client.train(spec_path)
     assert job.id == rec.id and job.remote_id == ref.remote_id
-    assert fake.calls[0] == "find" and "submit" not in fake.calls
-    assert len(FakeBackend.remote_jobs()) == 1 and job.status is JobStatus.SUCCEEDED
+    assert fake.calls[0] == "lookup" and "create" not in fake.calls
+    assert len(FakeProvider.remote_jobs()) == 1 and job.status is JobStatus.SUCCEEDED
 
 
 def test_resume_finishes_an_interrupted_submission(client, registry, tmp_path):
@@ -202,7 +205,7 @@ def test_resume_finishes_an_interrupted_submission(client, registry, tmp_path):
                             data_hash=data_hash(spec), name=spec.name, base_model="fake-base",
                             spec_path=None)
     job = client.resume(rec.id[:14])
-    assert job.submitted and len(FakeBackend.remote_jobs()) == 1
+    assert job.submitted and len(FakeProvider.remote_jobs()) == 1
 
 
 def test_resume_refuses_when_the_data_changed(client, registry, tmp_path):
@@ -215,7 +218,7 @@ def test_resume_refuses_when_the_data_changed(client, registry, tmp_path):
     write_data(tmp_path / "train.jsonl", n=3)
     with pytest.raises(DataError, match="changed"):
         client.resume(rec.id)
-    assert FakeBackend.remote_jobs() == []
+    assert FakeProvider.remote_jobs() == []
 
 
 def test_pause_and_resume_a_running_job(client, fake, tmp_path):
@@ -241,7 +244,7 @@ def test_cancel_running_and_unsubmitted_jobs(client, registry, tmp_path):
                             data_hash=data_hash(spec), name=spec.name)
     local = client.cancel(rec.id)
     assert local.status is JobStatus.CANCELLED and local.raw_status == RAW_CANCELLED_LOCALLY
-    assert len(FakeBackend.remote_jobs()) == 1
+    assert len(FakeProvider.remote_jobs()) == 1
 
 
 def test_list_filters_and_metrics_of_a_running_job(client, tmp_path):
@@ -276,10 +279,10 @@ def test_deploy_needs_a_succeeded_job(client, tmp_path):
 def test_switch_backend_with_one_argument(tmp_path):
     """Two fake instances registered under two names: the same spec goes to either."""
 
-    class OtherFake(FakeBackend):
+    class OtherFake(FakeProvider):
         name = "fake2"
 
-    client = Client(backends={"fake": FakeBackend(), "fake2": OtherFake()},
+    client = Client(backends={"fake": FakeProvider(), "fake2": OtherFake()},
                     poll=PollPolicy(initial=0.001, maximum=0.001))
     spec = write_spec(tmp_path, models={"fake2": "other-base"})
     a = client.train(spec, "fake")
@@ -289,13 +292,37 @@ def test_switch_backend_with_one_argument(tmp_path):
     assert a.status is b.status is JobStatus.SUCCEEDED
 
 
-def test_poll_policy_from_env():
-    p = PollPolicy.from_env({"UNITUNE_POLL_INITIAL": "0.5", "UNITUNE_POLL_MAX": "4",
-                             "UNITUNE_RETRY_MAX": "3"})
-    assert (p.initial, p.maximum, p.max_retries) == (0.5, 4.0, 3)
+def test_poll_and_retry_policies_from_env():
+    p = PollPolicy.from_env({"UNITUNE_POLL_INITIAL": "0.5", "UNITUNE_POLL_MAX": "4"})
+    assert (p.initial, p.maximum) == (0.5, 4.0)
     assert PollPolicy.from_env({}).initial == 2.0 and PollPolicy.from_env({}).maximum == 30.0
-    err = RateLimited("slow down", retry_after=7)
-    assert p.retry_wait(0, err) == 7
+    r = RetryPolicy.from_env({"UNITUNE_RETRY_MAX": "3", "UNITUNE_RETRY_BASE": "2",
+                              "UNITUNE_RETRY_DEADLINE": "9"})
+    assert (r.max_retries, r.base, r.deadline) == (3, 2.0, 9.0)
+    assert r.wait(0, RateLimited("slow down", retry_after=7)) == 7
+
+
+def test_retry_waits_have_jitter_within_the_exponential_envelope():
+    r = RetryPolicy(base=1.0, cap=60.0)
+    for attempt in range(6):
+        waits = {r.wait(attempt) for _ in range(50)}
+        ceiling = min(60.0, 2.0 ** attempt)
+        assert all(ceiling / 2 <= w <= ceiling for w in waits)
+        assert len(waits) > 1  # jittered: two clients that failed together do not retry together
+    assert RetryPolicy(base=1.0, jitter=False).wait(3) == 8.0
+
+
+def test_retrying_stops_at_the_deadline(fake, sleeps, tmp_path):
+    from unitune.client import Client
+
+    client = Client(backends={"fake": fake}, retry=RetryPolicy(max_retries=100, base=5,
+                                                               deadline=12, jitter=False),
+                    sleep=sleeps)
+    job = client.train(write_spec(tmp_path), detach=True)
+    fake.fail_next(100, kind="503", methods=("read",))
+    with pytest.raises(BackendUnavailable, match="gave up after"):
+        client.get(job.id)
+    assert sleeps == [5]  # the next wait (10 s) would pass the 12 s deadline
 
 
 def test_resume_restarts_a_failed_job_where_the_backend_can(client, registry, tmp_path):
@@ -306,7 +333,7 @@ def test_resume_restarts_a_failed_job_where_the_backend_can(client, registry, tm
     assert resumed.finished_at is None
     final = list(client.watch(job.id))[-1]
     assert final.status is JobStatus.SUCCEEDED and final.id == job.id
-    assert len(FakeBackend.remote_jobs()) == 1
+    assert len(FakeProvider.remote_jobs()) == 1
     statuses = [h["status"] for h in registry.history(job.id)]
     assert statuses.index("failed") < statuses.index("succeeded")
 
@@ -323,4 +350,4 @@ def test_spec_problems_are_spec_errors_naming_the_field(client, registry, tmp_pa
     with pytest.raises(SpecError) as info:
         client.train(spec)
     assert info.value.field == "backend_options.fake.advance" and "sideways" in str(info.value)
-    assert registry.list_jobs() == [] and FakeBackend.files() == {}
+    assert registry.list_jobs() == [] and FakeProvider.files() == {}

@@ -18,7 +18,7 @@ import pytest
 
 from unitune.paths import unitune_home
 from unitune.registry import Registry
-from unitune.testing.fake import FakeBackend
+from unitune.testing.fake import FakeProvider
 
 from .conftest import write_spec
 
@@ -78,7 +78,7 @@ def _assert_consistent(expect_id: str | None = None) -> None:
     conn = sqlite3.connect(unitune_home() / "registry.sqlite3")
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     rows = _rows()
-    remote = FakeBackend.remote_jobs()
+    remote = FakeProvider.remote_jobs()
     assert len(remote) == 1, remote
     assert len(rows) == 1, [r.id for r in rows]
     rec = rows[0]
@@ -99,7 +99,7 @@ def test_killed_before_submit(tmp_path, env):
     time.sleep(0.2)  # well inside the fake's pause at the top of submit
     _kill(proc)
     [row] = _rows()
-    assert not row.submitted and FakeBackend.remote_jobs() == []
+    assert not row.submitted and FakeProvider.remote_jobs() == []
     again = _run(spec, env)
     assert again.returncode == 0, again.stderr
     assert "re-attaching" in again.stderr
@@ -109,7 +109,7 @@ def test_killed_before_submit(tmp_path, env):
 def test_killed_inside_submit_after_the_vendor_created_the_job(tmp_path, env):
     spec = write_spec(tmp_path)
     proc = _start(spec, env, UNITUNE_FAKE_SLEEP_IN_SUBMIT="30")
-    _wait_for(lambda: len(FakeBackend.remote_jobs()) == 1, proc)
+    _wait_for(lambda: len(FakeProvider.remote_jobs()) == 1, proc)
     _kill(proc)
     [row] = _rows()
     assert not row.submitted  # the vendor has it, the registry does not know yet
@@ -136,7 +136,7 @@ def test_killed_detached_submit_then_watch_by_id(tmp_path, env):
     """A crash during `--detach` leaves a row `unitune resume` finishes without a duplicate."""
     spec = write_spec(tmp_path)
     proc = _start(spec, env, "--detach", UNITUNE_FAKE_SLEEP_IN_SUBMIT="30")
-    _wait_for(lambda: len(FakeBackend.remote_jobs()) == 1, proc)
+    _wait_for(lambda: len(FakeProvider.remote_jobs()) == 1, proc)
     _kill(proc)
     [row] = _rows()
     res = subprocess.run([sys.executable, "-m", "unitune", "resume", row.id], env=env,
@@ -152,9 +152,11 @@ SECRETS = {
     "UNITUNE_FAKE_API_KEY": "planted-fake-option-env-42",
     "HF_TOKEN": "hf_plantedtoken0987",
 }
-SPEC_SECRETS = {"api_key": "planted-spec-api-key-314", "token": "planted-spec-token-2718",
-                "client_secret": "planted-spec-secret-161", "password": "planted-pass-word-99",
+SPEC_SECRETS = {"api_key": "planted-spec-api-key-314",
                 "credentials": {"private_key": "planted-private-key-577"}}
+# options the fake does not have: refused as typos, their values never echoed
+UNKNOWN_SECRETS = {"token": "planted-spec-token-2718", "client_secret": "planted-spec-secret-161",
+                   "password": "planted-pass-word-99"}
 
 
 def test_no_secret_reaches_the_registry_files_or_cli_output(tmp_path, env):
@@ -171,6 +173,9 @@ def test_no_secret_reaches_the_registry_files_or_cli_output(tmp_path, env):
         assert res.returncode == rc, res.stderr
 
     cli("train", str(ok))
+    typo = write_spec(tmp_path, name="typo", fake={**UNKNOWN_SECRETS})
+    cli("train", str(typo), rc=2)
+    cli("plan", str(typo), rc=1)
     cli("train", str(bad), rc=1, extra={"UNITUNE_FAKE_FAILURE_MESSAGE":
                                         f"key {SECRETS['OPENAI_API_KEY']} was rejected"})
     rows = _rows()
@@ -184,7 +189,7 @@ def test_no_secret_reaches_the_registry_files_or_cli_output(tmp_path, env):
     failed = [r for r in _rows() if r.status.value == "failed"][0]
     assert "was rejected" in failed.error.message  # the message kept, the key gone
 
-    planted = list(SECRETS.values()) + [v for v in _flatten(SPEC_SECRETS)]
+    planted = list(SECRETS.values()) + [v for v in _flatten({**SPEC_SECRETS, **UNKNOWN_SECRETS})]
     written = [p for p in unitune_home().rglob("*") if p.is_file()]
     assert any(p.name == "registry.sqlite3" for p in written)
     for path in written:
@@ -214,7 +219,7 @@ def test_ctrl_c_while_waiting_leaves_the_job_running(tmp_path, env):
     assert "keeps running" in err and "Traceback" not in err
     [row] = _rows()
     assert row.submitted and not row.is_terminal
-    assert len(FakeBackend.remote_jobs()) == 1
+    assert len(FakeProvider.remote_jobs()) == 1
 
 
 def test_two_concurrent_trains_of_one_spec_submit_once(tmp_path, env):
@@ -222,12 +227,12 @@ def test_two_concurrent_trains_of_one_spec_submit_once(tmp_path, env):
     waits for it instead of calling the vendor: one job, one submit call."""
     spec = write_spec(tmp_path)
     first = _start(spec, env, "--detach", UNITUNE_FAKE_SLEEP_IN_SUBMIT="1.0")
-    _wait_for(lambda: len(FakeBackend.remote_jobs()) == 1, first)
+    _wait_for(lambda: len(FakeProvider.remote_jobs()) == 1, first)
     second = _start(spec, env, "--detach")
     out2, err2 = second.communicate(timeout=30)
     out1, err1 = first.communicate(timeout=30)
     assert first.returncode == 0 and second.returncode == 0, (err1, err2)
     assert "is submitting it; waiting" in err2
-    assert FakeBackend.submit_calls() == 1
+    assert FakeProvider.submit_calls() == 1
     [row] = _rows()
-    assert row.submitted and row.remote_id == FakeBackend.remote_jobs()[0]["id"]
+    assert row.submitted and row.remote_id == FakeProvider.remote_jobs()[0]["id"]
