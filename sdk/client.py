@@ -261,8 +261,12 @@ class Client:
 
     # -- reading ---------------------------------------------------------------------------------
     def get(self, job_id: str) -> Job:
-        """The job, refreshed from its backend unless it is terminal or not yet submitted."""
+        """The job, refreshed from its backend unless it is terminal. A row the vendor never
+        confirmed (the process died inside submit) is looked up by its key first, so `status`
+        and `watch` show what the vendor says rather than `queued`."""
         rec = self.registry.get_job(job_id)
+        if not rec.submitted and not rec.is_terminal:
+            rec = self._reconcile(rec)
         if not rec.submitted or rec.is_terminal or rec.ref is None:
             return rec.to_job()
         snap = self.backend(rec.backend).get(rec.ref)
@@ -270,6 +274,26 @@ class Client:
         if rec.is_terminal:
             self._collect(rec.id)
         return rec.to_job()
+
+    def _reconcile(self, rec: JobRecord) -> JobRecord:
+        """Ask the vendor whether it has an unconfirmed job (by its key, at its stored location),
+        under the submit lease; a row another live process is submitting is left alone."""
+        holder = self.registry.acquire_submit(rec.id)
+        if holder is not None:
+            return self.registry.get_job(rec.id)
+        try:
+            return self._lookup_locked(rec)
+        finally:
+            self.registry.release_submit(rec.id)
+
+    def _lookup_locked(self, rec: JobRecord) -> JobRecord:
+        """With the submit lease held: the row marked submitted when the vendor has the job."""
+        pipe = self.backend(rec.backend)
+        found = pipe.lookup(rec.idempotency_key, self._location(pipe, rec))
+        if found is None:
+            return rec
+        self.log(f"{rec.id}: the vendor has it ({found.remote_id})")
+        return self.registry.mark_submitted(rec.id, found)
 
     def _collect(self, job_id: str) -> None:
         """Cache the final metrics and events of a terminal job (best effort)."""
@@ -354,13 +378,12 @@ class Client:
                                                        f"`unitune cancel {rec.id}`")
             else:
                 try:
-                    found = pipe.lookup(rec.idempotency_key, self._location(pipe, rec))
-                    if found is None:
+                    rec = self._lookup_locked(rec)
+                    if not rec.submitted:
                         return self.registry.mark_failed(
                             rec.id, "cancelled before the vendor got it",
                             status=JobStatus.CANCELLED, raw=RAW_CANCELLED_LOCALLY).to_job()
-                    rec = self.registry.mark_submitted(rec.id, found)
-                    ref = found
+                    ref = rec.ref
                 finally:
                     self.registry.release_submit(rec.id)
         assert ref is not None

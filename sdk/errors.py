@@ -5,6 +5,7 @@
     ├── DataError                     the dataset is unusable (carries the validation report)
     ├── MissingDependency             an optional extra is not installed (carries the pip hint)
     ├── JobNotFound                   no such job in the local registry
+    ├── RegistryError                 the local registry is corrupt or lost rows (names the fix)
     ├── Unsupported                   the backend cannot run this spec (refused before upload)
     └── BackendError                  the vendor said no, or could not be reached
         ├── AuthError                 credentials missing or rejected (401)
@@ -59,6 +60,11 @@ class MissingDependency(UnituneError):
 
 class JobNotFound(UnituneError):
     """No job with that id (or prefix) in the local registry."""
+
+
+class RegistryError(UnituneError):
+    """The local job registry cannot be trusted as it is: its file is corrupt, or it lost rows of
+    jobs that still have folders (submitting now could pay for a second job)."""
 
 
 class Unsupported(UnituneError):

@@ -32,8 +32,9 @@ from typing import Any, Iterator
 
 from pydantic import Field
 
-from .errors import JobNotFound, UnituneError
-from .job import Event, Job, JobError, JobStatus, Metrics, ModelHandle, RemoteRef, Snapshot
+from .errors import JobNotFound, RegistryError, UnituneError
+from .job import (Event, Job, JobError, JobStatus, Metrics, ModelHandle, Progress, RemoteRef,
+                  Snapshot)
 from .paths import unitune_home
 from .procs import pid_running
 from .provider import Location
@@ -220,10 +221,27 @@ class Registry:
     so backends can skip re-uploading a file whose content hash they have seen before.
     """
 
-    def __init__(self, path: str | os.PathLike | None = None, *, timeout_s: float = 30.0) -> None:
+    def __init__(self, path: str | os.PathLike | None = None, *, timeout_s: float = 30.0,
+                 work_root: str | os.PathLike | None = None) -> None:
         self.path = Path(path) if path else unitune_home() / "registry.sqlite3"
+        self.work_root = Path(work_root) if work_root else unitune_home() / "jobs"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        try:
+            self._open(timeout_s)
+        except sqlite3.DatabaseError as exc:
+            from .recovery import is_corrupt
+
+            if not is_corrupt(exc):
+                raise UnituneError(f"cannot open the job registry {self.path}: {exc}",
+                                   hint="another process may hold it; try again") from None
+            raise RegistryError(
+                f"the job registry {self.path} is corrupt ({exc})",
+                hint="`unitune registry recover` keeps the file under a .corrupt-<date> name, "
+                     "makes a new registry and rebuilds every job from its folder and its "
+                     "vendor") from None
+
+    def _open(self, timeout_s: float) -> None:
         self._conn = sqlite3.connect(str(self.path), timeout=timeout_s, isolation_level=None,
                                      check_same_thread=False)
         self._conn.row_factory = sqlite3.Row
@@ -245,6 +263,37 @@ class Registry:
                     self._conn.execute(f"ALTER TABLE jobs ADD COLUMN {col} TEXT")
             self._conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)",
                                (str(SCHEMA_VERSION),))
+
+    def integrity(self) -> str:
+        rows = self._query("PRAGMA integrity_check")
+        return "; ".join(str(r[0]) for r in rows) or "ok"
+
+    def known_ids(self, ids: list[str]) -> set[str]:
+        out: set[str] = set()
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            rows = self._query(f"SELECT id FROM jobs WHERE id IN ({','.join('?' * len(chunk))})",
+                               tuple(chunk))
+            out.update(r["id"] for r in rows)
+        return out
+
+    def insert_recovered(self, row: dict[str, Any]) -> JobRecord:
+        """A lost row rebuilt from its manifest: not confirmed with the vendor yet."""
+        from .recovery import MANIFEST_COLUMNS
+
+        now = _now()
+        values = {k: row.get(k) for k in MANIFEST_COLUMNS}
+        values["created_at"] = values.get("created_at") or now
+        values["spec_json"] = values.get("spec_json") or "{}"
+        with self._tx() as conn:
+            conn.execute(
+                f"INSERT OR IGNORE INTO jobs ({', '.join(values)}, submitted, status, raw_status, "
+                f"updated_at) VALUES ({','.join('?' * len(values))},0,?,?,?)",
+                (*values.values(), JobStatus.QUEUED.value, RAW_PENDING_SUBMIT, now))
+            conn.execute("INSERT INTO status_history (job_id, status, raw_status, at) "
+                         "VALUES (?,?,?,?)", (values["id"], JobStatus.QUEUED.value,
+                                              "unitune:recovered", now))
+        return self.get_job(values["id"])
 
     def close(self) -> None:
         with self._lock:
@@ -300,6 +349,18 @@ class Registry:
         """Return `(record, created)`: the reusable job for this spec + data + backend, or a new
         row with a fresh idempotency key, committed before this returns. Runs under
         BEGIN IMMEDIATE, so concurrent claims of the same spec end with one job."""
+        from .recovery import lost_rows, write_manifest
+
+        root = work_root or self.work_root
+        lost = lost_rows(self, root)
+        if lost:
+            ids = ", ".join(m["id"] for m in lost[:5]) + (" …" if len(lost) > 5 else "")
+            raise RegistryError(
+                f"the job registry {self.path} has lost {len(lost)} job(s) that still have "
+                f"folders under {root} ({ids}); submitting now could start (and pay for) a "
+                "second copy of one of them",
+                hint="`unitune registry recover` rebuilds them and asks their vendors; "
+                     "`unitune registry check` shows the state")
         spec_json = redact_text(json.dumps(redact(spec), sort_keys=True)) or "{}"
         for _attempt in range(5):
             with self._tx() as conn:
@@ -311,7 +372,8 @@ class Registry:
                 if conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone():
                     continue  # random id collided (1 in 16M per day): draw again
                 now = _now()
-                work_dir = str((work_root or unitune_home() / "jobs") / job_id)
+                work_dir = str(root / job_id)
+                location_json = redact_text(location.model_dump_json()) if location else None
                 conn.execute(
                     "INSERT INTO jobs (id, name, backend, base_model, spec_json, spec_hash, "
                     "data_hash, spec_path, idempotency_key, submitted, status, raw_status, "
@@ -319,11 +381,19 @@ class Registry:
                     "VALUES (?,?,?,?,?,?,?,?,?,0,?,?,?,?,?,?)",
                     (job_id, name, backend, base_model, spec_json, spec_hash, data_hash,
                      spec_path, new_idempotency_key(job_id), JobStatus.QUEUED.value,
-                     RAW_PENDING_SUBMIT, work_dir,
-                     redact_text(location.model_dump_json()) if location else None, now, now))
+                     RAW_PENDING_SUBMIT, work_dir, location_json, now, now))
                 conn.execute("INSERT INTO status_history (job_id, status, raw_status, at) "
                              "VALUES (?,?,?,?)", (job_id, JobStatus.QUEUED.value,
                                                   RAW_PENDING_SUBMIT, now))
+                key = conn.execute("SELECT idempotency_key FROM jobs WHERE id = ?",
+                                   (job_id,)).fetchone()[0]
+                # durable before remote, twice: the row, and a manifest beside the job's folder
+                # that lets `unitune registry recover` rebuild it should the row be lost
+                write_manifest(work_dir, {
+                    "id": job_id, "name": name, "backend": backend, "base_model": base_model,
+                    "spec_json": spec_json, "spec_hash": spec_hash, "data_hash": data_hash,
+                    "spec_path": spec_path, "idempotency_key": key, "work_dir": work_dir,
+                    "location_json": location_json, "created_at": now})
             return self.get_job(job_id), True
         raise UnituneError("could not allocate a job id", hint="try again")  # pragma: no cover
 
@@ -423,6 +493,17 @@ class Registry:
             if snap.error else None
         with self._tx() as conn:
             self._set_status(conn, job_id, snap.status, snap.raw_status, now)
+            progress = snap.progress
+            if snap.status.is_terminal:  # the last word: no ETA, and a finished run's last step
+                if progress is None:
+                    row = conn.execute("SELECT progress_json FROM jobs WHERE id = ?",
+                                       (job_id,)).fetchone()
+                    progress = Progress.model_validate_json(row[0]) if row and row[0] else None
+                if progress is not None:
+                    done = snap.status is JobStatus.SUCCEEDED and progress.total_steps
+                    progress = progress.model_copy(update={
+                        "eta_seconds": None,
+                        **({"step": progress.total_steps} if done else {})})
             conn.execute(
                 "UPDATE jobs SET error_json = ?, model_json = COALESCE(?, model_json), "
                 "progress_json = COALESCE(?, progress_json), "
@@ -434,7 +515,7 @@ class Registry:
                 + "WHERE id = ?",
                 (error.model_dump_json() if error else None,
                  snap.model.model_dump_json() if snap.model else None,
-                 snap.progress.model_dump_json() if snap.progress else None,
+                 progress.model_dump_json() if progress else None,
                  snap.trained_tokens, snap.billed_tokens, _iso(snap.started_at),
                  _iso(snap.finished_at), job_id))
         return self.get_job(job_id)

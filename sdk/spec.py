@@ -23,7 +23,7 @@ BACKEND_NAMES = ("openai", "azure", "bedrock", "vertex", "local", "fake")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
 
 
 class DataSpec(_Strict):
@@ -132,22 +132,31 @@ class JobSpec(_Strict):
     # -- loading -------------------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | os.PathLike) -> "JobSpec":
-        """Read a YAML or JSON spec; errors name the file, the field and the fix."""
-        import yaml
-
+        """Read a YAML or JSON spec; errors name the file, the field and the fix. Hostile input
+        (huge files, alias bombs, deep nesting, duplicate keys, bad bytes) is refused, not run."""
         p = Path(path)
         try:
-            text = p.read_text(encoding="utf-8-sig")
+            if not p.is_file():
+                what = "a directory" if p.is_dir() else "not a regular file" if p.exists() \
+                    else "missing"
+                raise SpecError(f"cannot read spec {p}: {what}", file=str(p),
+                                hint="give the path of a YAML spec file")
+            if p.stat().st_size > MAX_SPEC_BYTES:
+                raise SpecError(f"spec {p} is {p.stat().st_size:,} bytes; a spec is at most "
+                                f"{MAX_SPEC_BYTES:,}", file=str(p),
+                                hint="keep data out of the spec: point data.train at a JSONL file")
+            data = p.read_bytes()
         except OSError as exc:
             raise SpecError(f"cannot read spec {p}: {exc.strerror}", file=str(p),
                             hint="check the path") from exc
         try:
-            raw = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" line {mark.line + 1}" if mark else ""
-            raise SpecError(f"{p}:{where} is not valid YAML: {getattr(exc, 'problem', exc)}",
-                            file=str(p), hint="fix the YAML syntax (indentation, colons, quotes)") from exc
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = data[:exc.start].count(b"\n") + 1
+            raise SpecError(f"{p}: line {line}: not UTF-8 (byte {data[exc.start]:#04x} at offset "
+                            f"{exc.start})", file=str(p),
+                            hint="save the spec as UTF-8") from None
+        raw = safe_yaml(text, str(p))
         if not isinstance(raw, dict):
             raise SpecError(f"{p}: a spec must be a mapping with at least `name` and `data`",
                             file=str(p), hint="see examples/quickstart.yaml")
@@ -169,6 +178,16 @@ class JobSpec(_Strict):
         if not name:
             raise SpecError("no backend chosen", field="backend",
                             hint="set `backend:` in the spec or pass --backend")
+        from .backends import available_backends
+
+        known = sorted(available_backends())
+        if name not in known:
+            from .options import nearest
+
+            near = nearest(name, known)
+            raise SpecError(f"unknown backend {name!r}" + (f" (did you mean {near!r}?)"
+                                                          if near else ""),
+                            field="backend", hint="choose one of: " + ", ".join(known))
         return name
 
     def model_for(self, backend: str) -> str:
@@ -201,6 +220,64 @@ class JobSpec(_Strict):
         """Stable hash of what the user asked for (used for re-attach after a crash)."""
         payload = self.model_dump(mode="json", exclude={"source_dir"})
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+MAX_SPEC_BYTES = 1 << 20  # 1 MiB: a spec names files, it does not hold data
+MAX_SPEC_NODES = 100_000  # values after alias expansion
+MAX_SPEC_DEPTH = 64
+
+
+def safe_yaml(text: str, source: str) -> Any:
+    """yaml.safe_load with duplicate keys refused and the expanded size and depth bounded (a
+    "billion laughs" alias bomb or 10,000 nested lists is an error, not gigabytes)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict:
+        loader.flatten_mapping(node)
+        out: dict = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if key in out:
+                raise SpecError(f"{source}: line {key_node.start_mark.line + 1}: duplicate key "
+                                f"{key!r} (YAML keeps only the last one)", file=source,
+                                hint="remove one of the two")
+            out[key] = loader.construct_object(value_node, deep=True)
+        return out
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    try:
+        raw = yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise SpecError(f"{source}:{where} is not valid YAML: {getattr(exc, 'problem', exc)}",
+                        file=source, hint="fix the YAML syntax (indentation, colons, quotes)") from None
+    except RecursionError:
+        raise SpecError(f"{source}: nested too deeply", file=source,
+                        hint=f"a spec is at most {MAX_SPEC_DEPTH} levels deep") from None
+    budget = [MAX_SPEC_NODES]
+
+    def walk(obj: Any, depth: int) -> None:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise SpecError(f"{source}: expands to more than {MAX_SPEC_NODES:,} values (YAML "
+                            "aliases?)", file=source, hint="write the spec out without anchors "
+                            "and aliases")
+        if depth > MAX_SPEC_DEPTH:
+            raise SpecError(f"{source}: nested more than {MAX_SPEC_DEPTH} levels deep",
+                            file=source, hint="a job spec is a few levels deep; check the file")
+        if isinstance(obj, dict):
+            for v in obj.values():
+                walk(v, depth + 1)
+        elif isinstance(obj, list):
+            for v in obj:
+                walk(v, depth + 1)
+
+    walk(raw, 0)
+    return raw
 
 
 def spec_error_from_validation(exc: ValidationError, source: str) -> SpecError:

@@ -6,6 +6,8 @@ exact ids, aliases and (for versioned ids) the longest matching prefix.
 """
 from __future__ import annotations
 
+import re
+
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -159,8 +161,13 @@ def models(backend: str | None = None) -> list[ModelInfo]:
     return [m for m in load_catalog().models if backend is None or m.backend == backend]
 
 
+_VERSION_SUFFIX = re.compile(r"^[-:@.](v?\d[\w.:-]*|latest|preview[\w.:-]*)$")
+
+
 def find_model(backend: str, model: str) -> ModelInfo | None:
-    """Exact id or alias first, then the longest catalog id that `model` starts with."""
+    """Exact id or alias first, then the longest catalog id that `model` extends with a version
+    or date suffix only (`gpt-4o-2024-08-06` → `gpt-4o`, `…-v1:0:128k` → `…-v1:0`); a misspelled
+    or different model (`gpt-4.1-mini-typo`, `gpt-4.1-mini` vs `gpt-4.1`) is never swapped in."""
     candidates = models(backend)
     for m in candidates:
         if model == m.model or model in m.aliases:
@@ -168,7 +175,8 @@ def find_model(backend: str, model: str) -> ModelInfo | None:
     best = None
     for m in candidates:
         for name in (m.model, *m.aliases):
-            if model.startswith(name) and (best is None or len(name) > len(best[0])):
+            if model.startswith(name) and _VERSION_SUFFIX.match(model[len(name):]) and (
+                    best is None or len(name) > len(best[0])):
                 best = (name, m)
     return best[1] if best else None
 

@@ -29,12 +29,28 @@ COMMAND_MODULES = (
     "jobs_cmds",    # train, status, list, watch, cancel, metrics, logs, resume, deploy, undeploy
     "local_cmds",   # merge, export, generate
     "demo_cmds",    # demo
+    "registry_cmds",  # registry check | recover
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"unitune {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """One job spec, any backend."""
 
 
 @app.command()
 @handle_errors
-def schema() -> None:
+def schema(as_json: bool = typer.Option(True, "--json", help="Print JSON (the only form; "
+                                        "accepted for symmetry with every command).")) -> None:
     """Print the JSON schema of a job spec, with every backend's `backend_options` documented."""
     from ..backends import available_backends, load_backend_class
     from ..errors import UnituneError

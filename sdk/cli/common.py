@@ -47,16 +47,43 @@ def print_json(obj: Any) -> None:
             return dataclasses.asdict(o)
         return str(o)
 
-    sys.stdout.write(orjson.dumps(obj, default=default, option=orjson.OPT_INDENT_2).decode() + "\n")
+    try:
+        text = orjson.dumps(obj, default=default, option=orjson.OPT_INDENT_2).decode()
+    except TypeError:  # e.g. an integer beyond 64 bits: the standard library has no such limit
+        import json
+
+        text = json.dumps(obj, default=default, indent=2, ensure_ascii=False)
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
 
 def fail(message: str, hint: str | None = None, code: int = EXIT_FAIL) -> "typer.Exit":
+    """Print `error: message` (+ `hint: …`) on stderr, literally (a hint such as
+    `pip install 'unitune[bedrock]'` must not be read as console markup), secrets scrubbed."""
+    from rich.text import Text
+
+    from ..redact import redact_text
+
     err = console(stderr=True)
-    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    err.print(Text.assemble(("error:", "bold red"), " ", redact_text(message) or ""),
+              highlight=False)
     if hint:
-        err.print(f"[dim]hint:[/] {hint}", markup=True, highlight=False)
+        err.print(Text.assemble(("hint:", "dim"), " ", redact_text(hint) or ""), highlight=False)
     return typer.Exit(code)
+
+
+# optional dependencies by top-level module → the extra that installs them
+_EXTRA_OF = {"openai": "openai", "boto3": "bedrock", "botocore": "bedrock", "google": "vertex",
+             "torch": "local", "transformers": "local", "peft": "local", "trl": "local",
+             "accelerate": "local", "datasets": "local", "bitsandbytes": "local",
+             "matplotlib": "local"}
+
+
+def _missing_module(exc: ModuleNotFoundError) -> tuple[str, str | None]:
+    top = (exc.name or "").split(".")[0]
+    extra = _EXTRA_OF.get(top)
+    hint = f"pip install 'unitune[{extra}]'" if extra else f"pip install {top}" if top else None
+    return f"{exc.name or 'a module'} is not installed", hint
 
 
 def handle_errors(fn: F) -> F:
@@ -64,15 +91,31 @@ def handle_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from ..errors import MissingDependency, SpecError, UnituneError
+        import os
+
+        from ..errors import MissingDependency, RegistryError, SpecError, UnituneError
 
         try:
             return fn(*args, **kwargs)
-        except (SpecError, MissingDependency) as exc:
+        except (SpecError, MissingDependency, RegistryError) as exc:
             raise fail(exc.message, exc.hint, EXIT_USAGE) from None
         except UnituneError as exc:
             raise fail(exc.message, exc.hint, EXIT_FAIL) from None
         except KeyboardInterrupt:
             raise fail("interrupted", None, 130) from None
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except ModuleNotFoundError as exc:
+            message, hint = _missing_module(exc)
+            raise fail(message, hint, EXIT_USAGE) from None
+        except RecursionError:
+            raise fail("input nested too deeply to process", "flatten the spec or data",
+                       EXIT_USAGE) from None
+        except Exception as exc:  # never a traceback for the user; UNITUNE_DEBUG=1 shows it
+            if os.environ.get("UNITUNE_DEBUG"):
+                raise
+            raise fail(f"internal error: {type(exc).__name__}: {exc}",
+                       "this is a bug in unitune; rerun with UNITUNE_DEBUG=1 for the traceback "
+                       "and report it", EXIT_USAGE) from None
 
     return wrapper  # type: ignore[return-value]
