@@ -9,6 +9,7 @@ tokens, not weight deltas: they cannot be merged, and the error says so.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -87,10 +88,16 @@ def load_tuned(job: TrainedJob, dtype=None):
     return PeftModel.from_pretrained(base, str(job.adapter_dir)), tok
 
 
-def merge(job_dir: Path, out_dir: Path | None = None) -> Path:
-    """Merge the job's adapter into a full-precision copy of its base; returns the output dir."""
+def merge(job_dir: Path, out_dir: Path | None = None, *, force: bool = False) -> Path:
+    """Merge the job's adapter into a full-precision copy of its base; returns the output dir.
+
+    A non-empty `out_dir` is refused (a typo such as `-o ~` must never wipe a folder) unless it
+    holds an earlier merge (its `unitune.json` lists what unitune wrote) and `force` is given, or
+    it is the job's own default `merged/`; even then only the files unitune wrote are replaced."""
     job = TrainedJob(job_dir)
-    out = Path(out_dir) if out_dir else job.files.dir / "merged"
+    default = job.files.dir / "merged"
+    out = Path(out_dir) if out_dir else default
+    _check_target(out, force=force or out.resolve() == default.resolve())
     if job.adapter_type in UNMERGEABLE:
         raise UnituneError(f"a {job.adapter_type} adapter learns virtual tokens, not weight "
                            "changes, so it cannot be merged into the base",
@@ -102,20 +109,59 @@ def merge(job_dir: Path, out_dir: Path | None = None) -> Path:
     return out
 
 
+MARKER = "unitune.json"
+
+
+def _written_by_unitune(out: Path) -> list[str] | None:
+    """The files an earlier merge wrote into `out` (from its marker), or None."""
+    try:
+        files = json.loads((out / MARKER).read_text()).get("files")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return [f for f in files if isinstance(f, str) and "/" not in f and f not in ("", ".", "..")] \
+        if isinstance(files, list) else None
+
+
+def _check_target(out: Path, *, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise UnituneError(f"{out} exists and is not a directory", hint="choose a new directory")
+    if not out.exists() or not any(out.iterdir()):
+        return
+    if _written_by_unitune(out) is None:
+        raise UnituneError(f"{out} exists, is not empty and holds no earlier unitune merge; "
+                           "nothing was written", hint="choose a new or empty directory")
+    if not force:
+        raise UnituneError(f"{out} already holds a merged model", hint="choose a new directory, "
+                           "or add --force to replace the files unitune wrote there (anything "
+                           "else in it is kept)")
+
+
 def _save(model, tok, out: Path, job: TrainedJob) -> None:
-    tmp = out.with_name(out.name + ".partial")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    model.save_pretrained(tmp, safe_serialization=True)
-    tok.save_pretrained(tmp)
-    if getattr(tok, "chat_template", None) and not (tmp / "chat_template.jinja").exists():
-        (tmp / "chat_template.jinja").write_text(tok.chat_template, encoding="utf-8")
-    (tmp / "unitune.json").write_text(json.dumps({
-        "base_model": job.base_model, "adapter": str(job.adapter_dir),
-        "adapter_type": job.adapter_type, "merged_in": "float32"}, indent=2))
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
+    import tempfile
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tok.save_pretrained(tmp)
+        if getattr(tok, "chat_template", None) and not (tmp / "chat_template.jinja").exists():
+            (tmp / "chat_template.jinja").write_text(tok.chat_template, encoding="utf-8")
+        written = sorted(p.name for p in tmp.iterdir()) + [MARKER]
+        (tmp / MARKER).write_text(json.dumps({
+            "base_model": job.base_model, "adapter": str(job.adapter_dir),
+            "adapter_type": job.adapter_type, "merged_in": "float32", "files": written},
+            indent=2))
+        out.mkdir(exist_ok=True)
+        for name in _written_by_unitune(out) or []:  # only what an earlier merge wrote
+            old = out / name
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old)
+            elif old.exists() or old.is_symlink():
+                old.unlink()
+        for item in tmp.iterdir():
+            os.replace(item, out / item.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def export(job_dir: Path, dest: Path) -> Path:
