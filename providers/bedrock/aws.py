@@ -1,25 +1,32 @@
-"""boto3 plumbing: a session from the standard AWS chain, clients with botocore's retry modes,
+"""boto3 plumbing: clients with botocore's own retries OFF (unitune's one retry policy decides),
 and botocore errors mapped into unitune's hierarchy with the original chained.
 
-Endpoints are never set here: boto3 honours `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_BEDROCK` /
-`AWS_ENDPOINT_URL_S3` and profile settings itself, which is how the tests point at moto.
+Clients are cached by what makes them differ: service, region, profile and a fingerprint of the
+`AWS_*` environment (credentials, endpoint, config files) — never by anything a later process
+would not have. Endpoints are never set here: boto3 honours `AWS_ENDPOINT_URL` /
+`AWS_ENDPOINT_URL_BEDROCK` / `AWS_ENDPOINT_URL_S3` itself, which is how the tests reach moto.
 """
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import threading
 from typing import Any, Iterator
 
 from unitune.backends import import_sdk
 from unitune.errors import (AuthError, BackendError, BackendUnavailable, InvalidRequest, NotFound,
-                            PermissionDenied, QuotaExceeded, RateLimited)
+                            PermissionDenied, QuotaExceeded, RateLimited, from_http_status)
+from unitune.redact import redact_text
 
 BACKEND = "bedrock"
+CONFLICT_CODES = ("ResourceInUseException", "ConflictException")
+MISSING_S3_CODES = ("404", "NoSuchKey", "NotFound")
 
 # botocore error code -> (unitune class, hint)
 _CODES: dict[str, tuple[type[BackendError], str]] = {
-    "ThrottlingException": (RateLimited, "Bedrock throttled the call; unitune retries with "
-                            "backoff — raise `max_attempts` or use retry_mode: adaptive"),
+    "ThrottlingException": (RateLimited, "Bedrock throttled the call; unitune retries it "
+                            "(UNITUNE_RETRY_MAX / UNITUNE_RETRY_DEADLINE)"),
     "TooManyRequestsException": (RateLimited, "slow down and retry"),
     "SlowDown": (RateLimited, "S3 asked to slow down; retry later"),
     "RequestLimitExceeded": (RateLimited, "retry later"),
@@ -41,11 +48,11 @@ _CODES: dict[str, tuple[type[BackendError], str]] = {
     "NoSuchBucket": (NotFound, "create the bucket or set backend_options.bedrock.bucket / "
                      "UNITUNE_BEDROCK_BUCKET"),
     "404": (NotFound, "the S3 object does not exist"),
+    "NotFound": (NotFound, "the S3 object does not exist"),
     "403": (PermissionDenied, "the caller needs s3:GetObject/PutObject on the prefix and "
             "s3:ListBucket on the bucket (without ListBucket S3 answers 403 for a missing object)"),
     "Forbidden": (PermissionDenied, "the caller needs s3:GetObject/PutObject on the prefix and "
                   "s3:ListBucket on the bucket"),
-    "NotFound": (NotFound, "the S3 object does not exist"),
     "ServiceQuotaExceededException": (QuotaExceeded, "request a quota increase in Service Quotas "
                                       "(Bedrock) or wait for running jobs to finish"),
     "TooManyTagsException": (QuotaExceeded, "remove tags"),
@@ -57,42 +64,57 @@ _CODES: dict[str, tuple[type[BackendError], str]] = {
     "InternalError": (BackendUnavailable, "retry later"),
 }
 
+_LOCK = threading.Lock()
+_CLIENTS: dict[tuple[str, ...], Any] = {}
+
 
 def boto3():
-    return import_sdk("boto3", "bedrock")
+    return import_sdk("boto3", BACKEND)
 
 
-def retry_config(options: dict[str, Any]):
-    """botocore Config with a retry mode (standard | adaptive) and attempt count.
-
-    Options win over AWS_RETRY_MODE / AWS_MAX_ATTEMPTS, which win over the defaults."""
-    from botocore.config import Config
-
-    mode = str(options.get("retry_mode") or os.environ.get("AWS_RETRY_MODE") or "standard")
-    attempts = int(options.get("max_attempts") or os.environ.get("AWS_MAX_ATTEMPTS") or 8)
-    return Config(retries={"mode": mode, "total_max_attempts": attempts},
-                  user_agent_extra="unitune")
+def _fingerprint() -> str:
+    """A hash of the `AWS_*` environment: a new key, profile or endpoint gets a new client."""
+    items = sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_"))
+    return hashlib.sha256(repr(items).encode()).hexdigest()[:16]
 
 
-_LOADER: Any = None  # botocore's service-model loader: read-only data, shared across sessions
+def client(service: str, region: str | None, profile: str | None = None):
+    """A boto3 client with botocore's retries off (one attempt per call)."""
+    key = (service, region or "", profile or "", _fingerprint())
+    with _LOCK:
+        if key not in _CLIENTS:
+            sdk = boto3()
+            from botocore.config import Config
+
+            with aws_call(f"client {service}"):
+                session = sdk.session.Session(profile_name=profile or None,
+                                                  region_name=region or None)
+                _CLIENTS[key] = session.client(service, config=Config(
+                    retries={"total_max_attempts": 1, "mode": "standard"},
+                    user_agent_extra="unitune"))
+        return _CLIENTS[key]
 
 
-def session(options: dict[str, Any]):
-    """A boto3 session from the standard chain; `profile` and `region` options override it.
+def chain_region(profile: str | None = None) -> str | None:
+    """The region the AWS chain names (AWS_REGION, AWS_DEFAULT_REGION, the profile's config);
+    None when botocore is not installed or names none."""
+    try:
+        import botocore.session
+        from botocore.exceptions import BotoCoreError
+    except ImportError:
+        return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    try:
+        return botocore.session.Session(profile=profile or None).get_config_variable("region")
+    except BotoCoreError:
+        return None
 
-    Sessions share one botocore data loader, so service models (large JSON files) are parsed
-    once per process instead of once per backend instance."""
-    global _LOADER
-    import botocore.session
 
-    core = botocore.session.get_session()
-    if _LOADER is None:
-        _LOADER = core.get_component("data_loader")
-    else:
-        core.register_component("data_loader", _LOADER)
-    return boto3().session.Session(botocore_session=core,
-                                   profile_name=options.get("profile") or None,
-                                   region_name=options.get("region") or None)
+def _retry_after(headers: dict[str, Any]) -> float | None:
+    value = headers.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except (TypeError, ValueError):  # an HTTP date: leave the wait to the policy
+        return None
 
 
 def map_error(exc: BaseException, operation: str) -> BackendError:
@@ -101,23 +123,23 @@ def map_error(exc: BaseException, operation: str) -> BackendError:
 
     if isinstance(exc, bx.ClientError):
         err = exc.response.get("Error", {}) or {}
+        meta = exc.response.get("ResponseMetadata") or {}
         code = str(err.get("Code") or "Unknown")
         message = str(err.get("Message") or exc)
-        status = (exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+        status = meta.get("HTTPStatusCode")
         if message.lstrip().startswith("<") or code == str(status):
             # no JSON error body (an HTML page from a proxy or a fake that lacks the call)
             message = (f"HTTP {status} without an AWS error body — does the endpoint "
                        "(AWS_ENDPOINT_URL) implement this call?")
         message = message.strip().splitlines()[0][:500] if message.strip() else code
+        text = redact_text(f"bedrock {operation}: {code}: {message}") or ""
+        after = _retry_after(meta.get("HTTPHeaders") or {})
         cls, hint = _CODES.get(code, (None, None))  # type: ignore[assignment]
         if cls is None:
-            from unitune.errors import from_http_status
-
-            out = from_http_status(int(status or 500), f"bedrock {operation}: {code}: {message}",
-                                   backend=BACKEND, vendor_code=code)
-            return out
-        return cls(f"bedrock {operation}: {code}: {message}", backend=BACKEND, vendor_code=code,
-                   status_code=status, hint=hint)
+            return from_http_status(int(status or 500), text, backend=BACKEND, vendor_code=code,
+                                    retry_after=after)
+        return cls(text, backend=BACKEND, vendor_code=code, status_code=status, hint=hint,
+                   retry_after=after)
     if isinstance(exc, (bx.NoCredentialsError, bx.PartialCredentialsError)):
         return AuthError(f"bedrock {operation}: no AWS credentials found", backend=BACKEND,
                          hint="configure the AWS chain: AWS_PROFILE, AWS_ACCESS_KEY_ID/"
@@ -133,9 +155,10 @@ def map_error(exc: BaseException, operation: str) -> BackendError:
         return BackendUnavailable(f"bedrock {operation}: cannot reach AWS ({type(exc).__name__})",
                                   backend=BACKEND, hint="check the network / AWS_ENDPOINT_URL")
     if isinstance(exc, bx.ParamValidationError):
-        return InvalidRequest(f"bedrock {operation}: {exc}", backend=BACKEND,
+        return InvalidRequest(redact_text(f"bedrock {operation}: {exc}") or "", backend=BACKEND,
                               hint="this is a unitune bug if the spec passed `unitune plan`")
-    return BackendError(f"bedrock {operation}: {type(exc).__name__}: {exc}", backend=BACKEND)
+    return BackendError(redact_text(f"bedrock {operation}: {type(exc).__name__}: {exc}") or "",
+                        backend=BACKEND)
 
 
 @contextlib.contextmanager
@@ -150,17 +173,11 @@ def aws_call(operation: str) -> Iterator[None]:
         raise map_error(exc, operation) from exc
     except Boto3Error as exc:  # S3UploadFailedError wraps the ClientError it failed with
         cause = exc.__cause__ or exc.__context__
-        if isinstance(cause, (ClientError, BotoCoreError)):
-            raise map_error(cause, operation) from exc
-        raise map_error(exc, operation) from exc
+        raise map_error(cause if isinstance(cause, (ClientError, BotoCoreError)) else exc,
+                        operation) from exc
 
 
-def error_code(exc: BaseException) -> str | None:
-    """The vendor code of a mapped error or a botocore ClientError."""
-    code = getattr(exc, "vendor_code", None)
-    if code:
-        return code
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return (response.get("Error") or {}).get("Code")
-    return None
+def is_missing(exc: BaseException) -> bool:
+    """A botocore ClientError saying the S3 object is not there."""
+    response = getattr(exc, "response", None) or {}
+    return str((response.get("Error") or {}).get("Code")) in MISSING_S3_CODES

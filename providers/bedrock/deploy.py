@@ -136,6 +136,40 @@ def build_plan(info, model_arn: str, name_base: str, options: dict[str, Any]) ->
     return plan
 
 
+def target(job: dict[str, Any], ref) -> tuple[Any, str]:
+    """The catalog entry of a completed job's base model and the name deployments derive from;
+    InvalidRequest while the job has no custom model yet."""
+    from unitune.catalog import find_model
+
+    from .status import base_model_id
+
+    if job.get("status") != "Completed" or not job.get("outputModelArn"):
+        raise InvalidRequest(f"job {ref.extra.get('job_name') or ref.remote_id} is "
+                             f"{job.get('status')}; only a completed job has a custom model to "
+                             "deploy", backend="bedrock", hint="wait for it: `unitune watch <job id>`")
+    base = ref.extra.get("base_model") or base_model_id(job)
+    info = find_model("bedrock", base) if base else None
+    name = job.get("outputModelName") or ref.extra.get("model_name") or ref.extra.get("job_name")
+    return info, str(name or ref.remote_id)
+
+
+def handle(job: dict[str, Any], done: DeployPlan):
+    """The model handle of a created deployment (its ARN is the `endpoint`)."""
+    from unitune.job import ModelHandle
+
+    from .status import base_model_id
+
+    cost = (f"; costs ${done.hourly_usd:,.2f}/hour ≈ ${done.monthly_usd:,.2f}/month until "
+            "`unitune undeploy`" if done.hourly_usd else "")
+    return ModelHandle(
+        backend="bedrock", model_id=job["outputModelArn"], name=job.get("outputModelName"),
+        base_model=base_model_id(job), endpoint=done.arn,
+        artifacts={"deployment": done.arn or "", "deployment_mode": done.mode,
+                   "deployment_name": done.name},
+        invoke=f"bedrock-runtime converse(modelId={done.arn!r}) once it is "
+               f"{'Active' if done.mode == 'on-demand' else 'InService'}{cost}")
+
+
 def execute(bedrock, plan: DeployPlan, token: str, job_key: str) -> DeployPlan:
     """The real create call (only after --yes)."""
     from .aws import aws_call

@@ -36,7 +36,8 @@ NOT_APPLIED = {
 
 @dataclass
 class Mapped:
-    """The vendor hyperParameters to send, the plan rows and any problems."""
+    """The vendor hyperParameters to send, the plan rows and any problems: one table yields
+    both (translate.Table has the same shape for the whole request)."""
 
     params: dict[str, str] = field(default_factory=dict)
     rows: list[PlanRow] = field(default_factory=list)
@@ -90,8 +91,9 @@ def _check(r, value: Any, where: str, model: str) -> Problem | None:
     return None
 
 
-def map_hyperparameters(spec, info, options: dict[str, Any], n_train: int | None) -> Mapped:
-    """Translate `spec.hyperparameters` (+ raw vendor keys from options) for model `info`."""
+def map_hyperparameters(spec, info, vendor: dict[str, Any], n_train: int | None) -> Mapped:
+    """Translate `spec.hyperparameters` (+ `vendor`: raw vendor keys from
+    backend_options.bedrock.hyperparameters) for model `info`; `n_train` records to train on."""
     out = Mapped()
     ranges = _ranges(info)
     hp = spec.hyperparameters
@@ -165,13 +167,7 @@ def map_hyperparameters(spec, info, options: dict[str, Any], n_train: int | None
             out.rows.append(PlanRow(where, ratio, r.vendor_key, out.params[r.vendor_key], note=note))
 
     # raw vendor keys (early stopping, evalPercentage, ...) from backend_options.bedrock.hyperparameters
-    raw = options.get("hyperparameters") or {}
-    if not isinstance(raw, dict):
-        out.problems.append(Problem("option_type", "backend_options.bedrock.hyperparameters must be "
-                                    "a mapping of vendor key to value", path="backend_options."
-                                    "bedrock.hyperparameters"))
-        raw = {}
-    for key, value in raw.items():
+    for key, value in vendor.items():
         where = f"backend_options.bedrock.hyperparameters.{key}"
         r = ranges.get(key)
         if r is None:

@@ -17,6 +17,7 @@ from typing import Any
 from unitune.job import Metrics, merge_metrics
 
 from .naming import job_id_from_arn
+from .s3 import split_uri
 
 TRAINING_CSV = "training_artifacts/step_wise_training_metrics.csv"
 VALIDATION_CSVS = (
@@ -25,16 +26,9 @@ VALIDATION_CSVS = (
 )
 
 
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    if not uri.startswith("s3://"):
-        raise ValueError(f"not an s3:// URI: {uri}")
-    bucket, _, key = uri[5:].partition("/")
-    return bucket, key
-
-
 def metric_keys(output_uri: str, job_arn: str) -> tuple[str, str, list[str]]:
     """(bucket, training key, validation key candidates)."""
-    bucket, prefix = split_s3_uri(output_uri)
+    bucket, prefix = split_uri(output_uri)
     base = f"{prefix.rstrip('/')}/model-customization-job-{job_id_from_arn(job_arn)}/".lstrip("/")
     return bucket, base + TRAINING_CSV, [base + v for v in VALIDATION_CSVS]
 
@@ -78,7 +72,7 @@ def read_metrics(s3, output_uri: str, job_arn: str) -> list[Metrics]:
     """Training + validation rows merged by step; [] while the files do not exist yet."""
     from botocore.exceptions import ClientError
 
-    from .aws import map_error
+    from .aws import is_missing, map_error
 
     bucket, train_key, valid_keys = metric_keys(output_uri, job_arn)
 
@@ -86,8 +80,7 @@ def read_metrics(s3, output_uri: str, job_arn: str) -> list[Metrics]:
         try:
             body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         except ClientError as exc:
-            code = str((exc.response.get("Error") or {}).get("Code"))
-            if code in ("NoSuchKey", "404", "NotFound"):
+            if is_missing(exc):
                 return None
             raise map_error(exc, f"get_object s3://{bucket}/{key}") from exc
         return body.decode("utf-8", errors="replace")

@@ -242,10 +242,10 @@ def check_file(path: str | Path, info, which: str = "train",
                 continue
             texts = checker(obj, info.rules, col, line_no)
             if tokens and limits.tokens_per_example:
-                tokens = sum(count(t) for t in texts)
-                if tokens > limits.tokens_per_example:
+                n = sum(count(t) for t in texts)
+                if n > limits.tokens_per_example:
                     col.add("bedrock_record_too_long",
-                            f"record has ~{tokens} tokens; {info.model} allows "
+                            f"record has ~{n} tokens; {info.model} allows "
                             f"{limits.tokens_per_example} per record"
                             + (" (the rest is truncated)" if limits.truncates else ""),
                             line_no, severity="warning" if limits.truncates else "error",

@@ -1,13 +1,19 @@
-"""Fixtures for the Bedrock backend tests: moto's ThreadedMotoServer (S3 + Bedrock) on an
-ephemeral loopback port, reached by the real boto3 client through `AWS_ENDPOINT_URL` with dummy
-keys; the fake's state is reset for every test and can be advanced through moto's in-process
-backend (jobs never move by themselves in moto)."""
+"""Fixtures for the Bedrock tests: moto's server app (S3 + Bedrock) behind a small WSGI front on
+an ephemeral loopback port, reached by the real boto3 clients through `AWS_ENDPOINT_URL` with
+dummy keys. The front only watches the wire: it records every create request body and every S3
+object PUT exactly as they arrived, and on request answers the next Bedrock call with the 429
+`ThrottlingException` (plus a `Retry-After` header) that Bedrock's REST protocol uses. moto's
+state is reset for every test and advanced through moto's in-process backend (jobs never move by
+themselves in moto)."""
 from __future__ import annotations
 
+import io
 import json
 import logging
+import re
+import threading
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,27 +25,99 @@ BUCKET = "unitune-test-bucket"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/unitune-bedrock"
 NOVA = "amazon.nova-micro-v1:0:128k"
 
+_SCOPE = re.compile(r"Credential=[^/]+/\d+/([^/]+)/([^/]+)/aws4_request")
+
+
+@dataclass
+class Received:
+    """One create_model_customization_job request as the fake received it."""
+
+    region: str
+    body: dict[str, Any]
+
+
+@dataclass
+class Front:
+    """WSGI front on moto's app: records what arrives, throttles on demand."""
+
+    app: Any
+    url: str = ""
+    creates: list[Received] = field(default_factory=list)
+    s3_puts: int = 0
+    bedrock_calls: int = 0
+    throttles: list[float] = field(default_factory=list)  # Retry-After of the next 429s
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.creates.clear()
+            self.throttles.clear()
+            self.s3_puts = self.bedrock_calls = 0
+
+    def throttle_next(self, retry_after: float, n: int = 1) -> None:
+        with self.lock:
+            self.throttles.extend([retry_after] * n)
+
+    def __call__(self, environ, start_response):
+        scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        region, service = scope.groups() if scope else (None, None)
+        method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
+        if service == "bedrock":
+            with self.lock:
+                self.bedrock_calls += 1
+                after = self.throttles.pop(0) if self.throttles else None
+            if after is not None:
+                body = json.dumps({"message": "Too many requests, please wait before trying "
+                                              "again."}).encode()
+                start_response("429 Too Many Requests", [
+                    ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+                    ("x-amzn-ErrorType", "ThrottlingException:http://internal.amazon.com/"),
+                    ("x-amzn-RequestId", "throttled"), ("Retry-After", f"{after:g}")])
+                return [body]
+            if method == "POST" and path == "/model-customization-jobs":
+                raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+                environ["wsgi.input"] = io.BytesIO(raw)
+                with self.lock:
+                    self.creates.append(Received(region or "", json.loads(raw or b"{}")))
+        elif service == "s3" and method == "PUT" and path.strip("/").count("/") >= 1:
+            with self.lock:
+                self.s3_puts += 1
+        return self.app(environ, start_response)
+
 
 @pytest.fixture(scope="session")
-def moto_url():
-    from moto.server import ThreadedMotoServer
+def front():
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from werkzeug.serving import make_server
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    app = Front(DomainDispatcherApplication(create_backend_app))
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    app.url = f"http://127.0.0.1:{server.server_port}"
+    yield app
+    server.shutdown()
+    thread.join()
+
+
+@pytest.fixture(scope="session")
+def moto_url(front) -> str:
+    return front.url
+
+
+def aws_env(url: str, region: str = REGION) -> dict[str, str]:
+    """The environment a process needs to reach the fake with dummy credentials."""
+    return {"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": region,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_CONFIG_FILE": "/nonexistent/unitune-aws-config",
+            "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/unitune-aws-credentials"}
 
 
 def set_aws_env(monkeypatch, url: str, region: str = REGION) -> None:
-    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", region)
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/unitune-aws-config")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/unitune-aws-credentials")
+    for k, v in aws_env(url, region).items():
+        monkeypatch.setenv(k, v)
 
 
 _CLIENTS: dict = {}  # the test's own clients: endpoint and dummy keys are the same all session
@@ -48,6 +126,7 @@ _CLIENTS: dict = {}  # the test's own clients: endpoint and dummy keys are the s
 @dataclass
 class Aws:
     url: str
+    front: Front
     bucket: str = BUCKET
     role: str = ROLE
     region: str = REGION
@@ -55,9 +134,9 @@ class Aws:
     def client(self, service: str, region: str | None = None):
         key = (service, region or self.region)
         if key not in _CLIENTS:
-            from unitune.providers.bedrock.aws import session
+            import boto3
 
-            _CLIENTS[key] = session({}).client(service, region_name=key[1])
+            _CLIENTS[key] = boto3.session.Session().client(service, region_name=key[1])
         return _CLIENTS[key]
 
     def jobs(self, region: str | None = None) -> dict[str, Any]:
@@ -71,11 +150,12 @@ class Aws:
 
 
 @pytest.fixture
-def aws(moto_url, monkeypatch) -> Aws:
-    urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST"),
+def aws(front, monkeypatch) -> Aws:
+    urllib.request.urlopen(urllib.request.Request(f"{front.url}/moto-api/reset", method="POST"),
                            timeout=10).read()
-    set_aws_env(monkeypatch, moto_url)
-    env = Aws(moto_url)
+    front.reset()
+    set_aws_env(monkeypatch, front.url)
+    env = Aws(front.url, front)
     env.client("s3").create_bucket(Bucket=BUCKET)
     return env
 
@@ -100,7 +180,8 @@ def write_jsonl(path: Path, records: list[dict]) -> Path:
 
 def make_spec(tmp_path: Path, *, model: str = NOVA, n: int = 20, options: dict | None = None,
               hyper: dict | None = None, validation: Any = None, records: list[dict] | None = None,
-              name: str = "bedrock-test"):
+              name: str = "bedrock-test", metadata: dict | None = None,
+              validation_records: list[dict] | None = None):
     from unitune.spec import JobSpec
 
     train = write_jsonl(tmp_path / "data" / "train.jsonl", records or chat_lines(n))
@@ -109,15 +190,10 @@ def make_spec(tmp_path: Path, *, model: str = NOVA, n: int = 20, options: dict |
     raw: dict[str, Any] = {"name": name, "models": {"bedrock": model},
                            "data": {"train": str(train)}, "hyperparameters": hyper or {},
                            "backend_options": {"bedrock": opts}}
+    if validation_records is not None:
+        validation = str(write_jsonl(tmp_path / "data" / "validation.jsonl", validation_records))
     if validation is not None:
         raw["data"]["validation"] = validation
+    if metadata:
+        raw["metadata"] = metadata
     return JobSpec.from_dict(raw)
-
-
-def ctx_for(tmp_path: Path, key: str, log=None):
-    from unitune.backends import SubmitContext
-
-    work = tmp_path / "work" / key
-    work.mkdir(parents=True, exist_ok=True)
-    return SubmitContext(job_id=key, idempotency_key=key, work_dir=work,
-                         log=log or (lambda _m: None))

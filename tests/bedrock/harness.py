@@ -1,13 +1,14 @@
 """Conformance harness for Bedrock on moto: scenarios are played by changing moto's in-process
 job state (moto never advances a job itself) and by writing the metrics CSVs Bedrock would write
-into moto's S3."""
+into moto's S3; what the fake received is read from the recording front (conftest.Front)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from unitune.job import RemoteRef
+from unitune.providers.bedrock import BedrockProvider
 
-from .conftest import Aws, make_spec
+from .conftest import Aws, aws_env, make_spec
 
 TRAIN_CSV = ("step_number,epoch_number,training_loss,perplexity\n"
              "1,0,2.50,12.18\n2,0,1.90,6.69\n3,1,1.40,4.06\n4,1,1.10,3.00\n")
@@ -34,10 +35,9 @@ class MotoHarness:
     timeout_s = 20
 
     def __init__(self, aws: Aws) -> None:
-        from unitune.providers.bedrock import BedrockBackend
-
         self.aws = aws
-        self.backend = BedrockBackend()
+        self.provider = BedrockProvider()
+        self.spawn = ("unitune.providers.bedrock:BedrockProvider", {}, aws_env(aws.url))
         self._next = "success"
         self._scenario: dict[str, str] = {}
         self._ticks: dict[str, int] = {}
@@ -53,10 +53,8 @@ class MotoHarness:
         scenario = self._scenario.setdefault(name, self._next)
         tick = self._ticks[name] = self._ticks.get(name, 0) + 1
         job = self.aws.job(name)
-        if job.status in ("Stopped", "Completed", "Failed"):
-            return
-        if tick < 2:
-            return  # first look: still InProgress
+        if job.status in ("Stopped", "Completed", "Failed") or tick < 2:
+            return  # the first look sees it InProgress
         if scenario == "success":
             put_metrics(self.aws, job)
             job.status = "Completed"
@@ -65,3 +63,23 @@ class MotoHarness:
             job.failure_message = self.failure_message
         elif scenario == "unknown_status":
             job.status = self.unknown_raw
+        elif scenario == "slow" and job.status == "Stopping":
+            job.status = "Stopped"
+
+    def last_request(self) -> dict | None:
+        """The body of the last create_model_customization_job request moto received: for
+        Bedrock's REST protocol every parameter of that operation travels in the JSON body."""
+        return self.aws.front.creates[-1].body if self.aws.front.creates else None
+
+    def uploads(self) -> int:
+        return self.aws.front.s3_puts
+
+    def missing_ref(self) -> RemoteRef:
+        return RemoteRef(backend="bedrock", remote_id="arn:aws:bedrock:us-east-1:123456789012:"
+                         "model-customization-job/amazon.nova-micro-v1:0:128k/nope00000000",
+                         extra={"job_name": "ut-never-created", "region": "us-east-1"})
+
+    def rate_limit_next(self, retry_after: float) -> None:
+        """The next Bedrock call gets HTTP 429 ThrottlingException with a Retry-After header,
+        answered on the wire by the front (botocore parses it as it would Bedrock's)."""
+        self.aws.front.throttle_next(retry_after)

@@ -1,6 +1,8 @@
 """End to end through the CLI against moto: `unitune plan / train / status / metrics / deploy`
-with AWS_ENDPOINT_URL pointing at moto's server. moto lacks deployments, so `deploy --yes` is
-expected to fail cleanly there (the real call is covered with Stubber in test_deploy)."""
+with AWS_ENDPOINT_URL pointing at moto's server. `plan --json`'s `request` is what `train` then
+sends; a spec missing settings is NOT READY naming all of them and `train` leaves nothing behind.
+moto lacks deployments, so `deploy --yes` is expected to fail cleanly there (the real call is
+covered with Stubber in test_deploy)."""
 from __future__ import annotations
 
 import json
@@ -8,6 +10,8 @@ import json
 import pytest
 import yaml
 from typer.testing import CliRunner
+
+from tests.conformance.suite import same_except_placeholders
 
 from .conftest import BUCKET, ROLE, chat_lines, write_jsonl
 from .harness import put_metrics
@@ -31,8 +35,7 @@ def spec_file(aws, tmp_path, monkeypatch):
     # account-specific values come from the environment, as in CI
     monkeypatch.setenv("UNITUNE_BEDROCK_BUCKET", BUCKET)
     monkeypatch.setenv("UNITUNE_BEDROCK_ROLE_ARN", ROLE)
-    # moto answers deploy calls with a 500: neither botocore nor the client should wait on it
-    monkeypatch.setenv("UNITUNE_BEDROCK_MAX_ATTEMPTS", "1")
+    # moto answers deploy calls with a 500: the client should not wait on it
     monkeypatch.setenv("UNITUNE_RETRY_MAX", "1")
     monkeypatch.setenv("UNITUNE_RETRY_BASE", "0.01")
     return path
@@ -42,7 +45,8 @@ def test_plan_train_status_metrics_deploy(aws, spec_file):
     res = run("plan", str(spec_file), "--json")
     assert res.exit_code == 0, res.output
     plan = json.loads(res.stdout)
-    assert plan["ok"] and plan["backend"] == "bedrock"
+    assert plan["ok"] and plan["ready"] and plan["backend"] == "bedrock"
+    assert plan["location"]["region"] == "us-east-1"
     params = {r["vendor_param"]: r["vendor_value"] for r in plan["translation"] if r.get("vendor_param")}
     assert params["epochCount"] == "2" and params["learningRate"] == "0.00002"
     assert len(plan["uploads"]) == 2 and aws.jobs() == {}
@@ -53,6 +57,8 @@ def test_plan_train_status_metrics_deploy(aws, spec_file):
     job_id = job["id"]
     assert job["backend"] == "bedrock" and job["remote_id"].startswith("arn:aws:bedrock:")
     (name, moto_job), = aws.jobs().items()
+    (sent,) = aws.front.creates
+    assert same_except_placeholders(plan["request"], sent.body) == []
 
     res = run("status", job_id, "--json")
     assert res.exit_code == 0, res.output
@@ -98,3 +104,22 @@ def test_plan_refuses_out_of_range_with_the_allowed_range(aws, spec_file):
     res = run("train", str(spec_file), "--detach")
     assert res.exit_code != 0 and "1–5" in res.output
     assert aws.jobs() == {}
+
+
+def test_missing_settings_are_all_named_and_train_leaves_nothing(aws, spec_file, monkeypatch):
+    monkeypatch.delenv("UNITUNE_BEDROCK_BUCKET")
+    monkeypatch.delenv("UNITUNE_BEDROCK_ROLE_ARN")
+    res = run("plan", str(spec_file), "--json")
+    assert res.exit_code != 0
+    plan = json.loads(res.stdout)
+    assert not plan["ready"]
+    missing = sorted(p["path"] for p in plan["problems"] if p["code"] == "option_missing")
+    assert missing == ["backend_options.bedrock.bucket", "backend_options.bedrock.role_arn"]
+    res = run("plan", str(spec_file))
+    assert "NOT READY" in res.output and "OK: ready" not in res.output
+    res = run("train", str(spec_file), "--detach")
+    assert res.exit_code != 0
+    assert "bucket" in res.output and "role_arn" in res.output
+    assert aws.jobs() == {} and aws.front.s3_puts == 0
+    res = run("list", "--json")
+    assert res.exit_code == 0 and json.loads(res.stdout) == []  # no `queued` row left behind

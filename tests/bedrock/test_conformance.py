@@ -1,9 +1,10 @@
-"""Bedrock passes the shared conformance suite against moto's server through real boto3."""
+"""Bedrock passes the shared provider conformance suite against moto's server through real
+boto3 (the harness: tests/bedrock/harness.py)."""
 from __future__ import annotations
 
 import pytest
 
-from tests.conformance.suite import BackendConformance
+from tests.conformance.suite import ProviderConformance
 
 from .harness import MotoHarness
 
@@ -13,5 +14,5 @@ def harness(aws):
     return MotoHarness(aws)
 
 
-class TestBedrockConformance(BackendConformance):
+class TestBedrockConformance(ProviderConformance):
     pass

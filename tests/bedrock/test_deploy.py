@@ -10,7 +10,9 @@ from botocore.stub import Stubber
 
 from unitune.errors import InvalidRequest, SpecError
 from unitune.job import ModelHandle, RemoteRef
-from unitune.providers.bedrock import BedrockBackend
+from unitune.provider import Deployable
+from unitune.providers.bedrock import BedrockProvider
+from unitune.providers.bedrock.aws import client
 from unitune.providers.bedrock.deploy import DeployPlan
 from unitune.providers.bedrock.naming import TAG_JOB_ID, deployment_name_for, token_for
 
@@ -33,9 +35,9 @@ def job_response(base: str, status: str = "Completed") -> dict:
 
 @pytest.fixture
 def stubbed(aws):
-    backend = BedrockBackend()
-    client = backend.client("bedrock", "us-east-1")
-    with Stubber(client) as stub:
+    backend = BedrockProvider()
+    assert isinstance(backend, Deployable)
+    with Stubber(client("bedrock", "us-east-1")) as stub:
         yield backend, stub
         stub.assert_no_pending_responses()
 
@@ -138,18 +140,21 @@ def test_undeploy_finds_whichever_kind_exists(stubbed):
     assert "deleted provisioned throughput" in backend.undeploy(ref_for(), {})
 
 
-def test_deploy_against_moto_fails_cleanly(aws, tmp_path, monkeypatch):
+def test_deploy_against_moto_fails_cleanly(aws, tmp_path):
     """moto has no custom model deployments: the real call comes back as a unitune error."""
     from unitune.errors import BackendError
+    from unitune.pipeline import Pipeline
+    from unitune.provider import Ids
+    from unitune.retry import RetryPolicy
 
-    monkeypatch.setenv("UNITUNE_BEDROCK_MAX_ATTEMPTS", "1")  # moto answers 500: not worth retrying here
-    from .conftest import ctx_for, make_spec
+    from .conftest import make_spec
 
-    backend = BedrockBackend()
-    ref = backend.submit(make_spec(tmp_path), ctx_for(tmp_path, KEY))
+    spec = make_spec(tmp_path)
+    pipe = Pipeline(BedrockProvider(), policy=RetryPolicy(max_retries=0))
+    ref = pipe.submit(pipe.prepare_submission(spec), Ids(KEY, KEY, spec.spec_hash()))
     aws.job(ref.extra["job_name"]).status = "Completed"
-    assert "would create" in str(backend.deploy(ref, {}, dry_run=True))
+    assert "would create" in str(pipe.deploy(ref, {}, dry_run=True))
     with pytest.raises(BackendError) as err:
-        backend.deploy(ref, {}, dry_run=False)
+        pipe.deploy(ref, {}, dry_run=False)
     assert "create_custom_model_deployment" in str(err.value)
     assert "<html" not in str(err.value).lower() and "AWS_ENDPOINT_URL" in str(err.value)

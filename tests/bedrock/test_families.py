@@ -7,7 +7,8 @@ import pytest
 
 from unitune.catalog import find_model
 from unitune.data.convert import convert_file
-from unitune.providers.bedrock import BedrockBackend
+from unitune.pipeline import Pipeline
+from unitune.providers.bedrock import BedrockProvider
 from unitune.providers.bedrock.hyper import map_hyperparameters
 from unitune.providers.bedrock.rules import check_file, read_records
 from unitune.spec import JobSpec
@@ -19,6 +20,10 @@ LLAMA31 = "meta.llama3-1-8b-instruct-v1:0:128k"
 LLAMA32 = "meta.llama3-2-1b-instruct-v1:0:128k"
 CLAUDE = "anthropic.claude-3-haiku-20240307-v1:0:200k"
 TITAN = "amazon.titan-text-express-v1:0:8k"
+
+
+def check(spec):
+    return Pipeline(BedrockProvider()).check(spec)
 
 
 def multi_turn(n: int) -> list[dict]:
@@ -162,7 +167,7 @@ def test_tool_calls_are_refused_for_bedrock(aws, tmp_path):
         {"id": "c1", "type": "function", "function": {"name": "add", "arguments": "{}"}}]}
     records[0]["messages"].append({"role": "tool", "tool_call_id": "c1", "content": "2"})
     records[0]["messages"].append({"role": "assistant", "content": "2"})
-    problems = BedrockBackend().check(make_spec(tmp_path, records=records))
+    problems = check(make_spec(tmp_path, records=records))
     errors = [p for p in problems if p.severity == "error"]
     assert errors and all(p.line == 1 for p in errors if p.line)
 
@@ -176,7 +181,8 @@ def spec_with(hyper: dict, model: str = NOVA, options: dict | None = None) -> Jo
 
 def mapped(hyper: dict, model: str = NOVA, n_train: int | None = 100, options: dict | None = None):
     spec = spec_with(hyper, model, options)
-    return map_hyperparameters(spec, find_model("bedrock", model), spec.options("bedrock"), n_train)
+    vendor = (options or {}).get("hyperparameters", {})
+    return map_hyperparameters(spec, find_model("bedrock", model), vendor, n_train)
 
 
 def errors_of(m):
@@ -242,24 +248,41 @@ def test_titan_warmup_and_unapplied_fields():
 
 
 def test_out_of_range_is_refused_at_check(aws, tmp_path):
-    problems = BedrockBackend().check(make_spec(tmp_path, hyper={"epochs": 9}))
+    problems = check(make_spec(tmp_path, hyper={"epochs": 9}))
     bad = [p for p in problems if p.code == "hyperparameter_out_of_range"]
     assert bad and "1–5" in bad[0].message and bad[0].path == "hyperparameters.epochs"
 
 
 def test_claude_retirement_is_a_warning_while_unverified(aws, tmp_path):
-    problems = BedrockBackend().check(make_spec(tmp_path, model=CLAUDE, n=40))
+    problems = check(make_spec(tmp_path, model=CLAUDE, n=40))
     retired = [p for p in problems if p.code == "model_retired"]
     assert retired and retired[0].severity == "warning" and "unverified" in retired[0].message
 
 
 def test_unknown_model_lists_the_known_ones(aws, tmp_path):
-    problems = BedrockBackend().check(make_spec(tmp_path, model="amazon.nova-giant-v9"))
-    assert problems[0].code == "unknown_model" and NOVA in problems[0].hint
+    problems = check(make_spec(tmp_path, model="amazon.nova-giant-v9"))
+    unknown = [p for p in problems if p.code == "unknown_model"]
+    assert unknown and NOVA in unknown[0].hint and unknown[0].path == "models.bedrock"
 
 
-def test_repeated_conversion_warnings_are_summarised(aws, tmp_path):
-    problems = BedrockBackend().check(make_spec(tmp_path, model=LLAMA31, n=120))
-    lossy = [p for p in problems if p.code == "lossy_system"]
-    assert len(lossy) == 4 and "117 more lines" in lossy[-1].message
-    assert all(p.severity == "warning" for p in lossy)
+def test_a_lost_system_prompt_is_said_not_refused(aws, tmp_path):
+    """prompt/completion has no place for a system prompt: a warning (the core's validation
+    says it per line), never an error and never silent."""
+    problems = check(make_spec(tmp_path, model=LLAMA31, n=120))
+    lost = [p for p in problems if p.code == "unsupported_system"]
+    assert lost and all(p.severity == "warning" for p in lost)
+    assert not [p for p in problems if p.severity == "error"]
+
+
+def test_whether_a_validation_set_is_taken_comes_from_the_catalog(monkeypatch):
+    import unitune.catalog as catalog
+    from unitune.providers.bedrock import BedrockOptions
+
+    spec = spec_with({})
+    target = BedrockProvider().data_target(spec, BedrockOptions())
+    assert (target.format, target.validate, target.validation) == (
+        "bedrock-converse", f"bedrock:{NOVA}", True)
+    info = find_model("bedrock", NOVA)
+    none = info.model_copy(update={"rules": info.rules.model_copy(update={"validation": False})})
+    monkeypatch.setattr(catalog, "find_model", lambda backend, model: none)
+    assert BedrockProvider().data_target(spec, BedrockOptions()).validation is False

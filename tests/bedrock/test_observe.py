@@ -9,7 +9,9 @@ import pytest
 from botocore.stub import Stubber
 
 from unitune.job import JobStatus, RemoteRef
-from unitune.providers.bedrock import BedrockBackend
+from unitune.provider import Location
+from unitune.providers.bedrock import BedrockProvider, BedrockOptions
+from unitune.providers.bedrock.aws import client
 from unitune.providers.bedrock.status import BEDROCK_STATE_MAP, map_job_status
 
 from unitune.providers.bedrock.naming import TAG_JOB_ID, job_name_for, model_name_for, token_for
@@ -19,7 +21,7 @@ from .harness import put_metrics
 @pytest.fixture
 def submitted(aws):
     """A job as unitune names and tags it, created straight through boto3 (faster than a full
-    submit, which test_submit covers), looked up through `find`."""
+    submit, which test_submit covers), looked up by its key."""
     key = "ut-observe"
     aws.client("bedrock").create_model_customization_job(
         jobName=job_name_for(key), customModelName=model_name_for("obs", key), roleArn=aws.role,
@@ -28,8 +30,8 @@ def submitted(aws):
         outputDataConfig={"s3Uri": f"s3://{aws.bucket}/unitune/output/{job_name_for(key)}/"},
         hyperParameters={"epochCount": "2"}, clientRequestToken=token_for(key),
         jobTags=[{"key": TAG_JOB_ID, "value": key}])
-    backend = BedrockBackend()
-    ref = backend.find(key)
+    backend = BedrockProvider()
+    ref = backend.lookup(key, Location(backend="bedrock", region="us-east-1"), BedrockOptions())
     assert ref is not None
     return backend, ref, aws.job(job_name_for(key))
 
@@ -42,7 +44,7 @@ def submitted(aws):
 def test_status_transitions_through_moto(submitted, raw, expected):
     backend, ref, job = submitted
     job.status = raw
-    snap = backend.get(ref)
+    snap = backend.read(ref)
     assert snap.status is expected
     assert snap.raw_status == (raw or None) or snap.raw_status == raw
     assert (snap.error is not None) == (expected is JobStatus.FAILED)
@@ -53,14 +55,14 @@ def test_status_transitions_through_moto(submitted, raw, expected):
 def test_moto_failure_message_on_a_running_job_is_not_a_failure(submitted):
     backend, ref, job = submitted
     assert job.failure_message  # moto sets one on every job
-    snap = backend.get(ref)
+    snap = backend.read(ref)
     assert snap.status is JobStatus.RUNNING and snap.error is None
 
 
 def test_failed_job_carries_the_vendor_message(submitted):
     backend, ref, job = submitted
     job.status, job.failure_message = "Failed", "Training data line 3: roles must alternate"
-    snap = backend.get(ref)
+    snap = backend.read(ref)
     assert snap.error.message == "Training data line 3: roles must alternate"
     assert any(e.level == "error" and "roles must alternate" in e.message
                for e in backend.events(ref))
@@ -69,7 +71,7 @@ def test_failed_job_carries_the_vendor_message(submitted):
 def test_completed_job_has_a_model_handle(submitted):
     backend, ref, job = submitted
     job.status = "Completed"
-    model = backend.get(ref).model
+    model = backend.read(ref).model
     assert model.model_id == job.output_model_arn
     assert model.name == job.output_model_name
     assert model.base_model == "amazon.nova-micro-v1:0:128k"
@@ -150,14 +152,14 @@ def _job_response(status: str, details: dict | None) -> dict:
     (None, JobStatus.RUNNING),
 ])
 def test_in_progress_refined_by_status_details(aws, details, expected):
-    backend = BedrockBackend()
-    client = backend.client("bedrock")
+    backend = BedrockProvider()
+    bedrock = client("bedrock", "us-east-1")
     ref = RemoteRef(backend="bedrock", remote_id=_job_response("InProgress", None)["jobArn"],
                     extra={"job_name": "ut-details", "region": "us-east-1"})
-    with Stubber(client) as stub:
+    with Stubber(bedrock) as stub:
         stub.add_response("get_model_customization_job", _job_response("InProgress", details),
                           {"jobIdentifier": "ut-details"})
-        snap = backend.get(ref)
+        snap = backend.read(ref)
         stub.assert_no_pending_responses()
     assert snap.status is expected and snap.raw_status == "InProgress"
     if details and details.get("trainingDetails") == "InProgress":
@@ -165,8 +167,8 @@ def test_in_progress_refined_by_status_details(aws, details, expected):
 
 
 def test_events_follow_the_stages(aws):
-    backend = BedrockBackend()
-    client = backend.client("bedrock")
+    backend = BedrockProvider()
+    bedrock = client("bedrock", "us-east-1")
     ref = RemoteRef(backend="bedrock", remote_id="x", extra={"job_name": "ut-details",
                                                              "region": "us-east-1"})
     resp = _job_response("Completed", {"validationDetails": "Completed",
@@ -174,7 +176,7 @@ def test_events_follow_the_stages(aws):
                                        "trainingDetails": "Completed"})
     resp["outputModelArn"] = ("arn:aws:bedrock:us-east-1:123456789012:custom-model/"
                               "amazon.nova-micro-v1:0:128k/abcdefabcdef")
-    with Stubber(client) as stub:
+    with Stubber(bedrock) as stub:
         stub.add_response("get_model_customization_job", resp)
         events = backend.events(ref)
     messages = [e.message for e in events]
