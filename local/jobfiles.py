@@ -1,7 +1,9 @@
 """The files a local job is made of, shared by the worker (writer) and the backend (reader).
 
-    JOB_DIR/spec.json        the JobSpec (data paths made absolute)
-    JOB_DIR/job.json         job id, idempotency key, launch settings
+    JOB_DIR/request.json     what the worker reads: the spec as it trains (prepared data files,
+                             resolved base model), the typed options, job id, key and dir
+    JOB_DIR/spec.json        the spec as trained (request["spec"]; read by merge/export/generate)
+    JOB_DIR/job.json         job id, idempotency key, base model, every launch's argv
     JOB_DIR/status.json      replaced atomically (write temp + rename) on every change
     JOB_DIR/metrics.jsonl    one row per logged step: the unified Metrics fields + extras
     JOB_DIR/events.jsonl     log lines (level, message, data)
@@ -74,6 +76,7 @@ class JobFiles:
     def __init__(self, job_dir: str | os.PathLike) -> None:
         self.dir = Path(job_dir)
 
+    request = property(lambda self: self.dir / "request.json")
     spec = property(lambda self: self.dir / "spec.json")
     job = property(lambda self: self.dir / "job.json")
     status = property(lambda self: self.dir / "status.json")

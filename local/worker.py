@@ -1,9 +1,11 @@
 """The detached training process: `python -m unitune.local.worker JOB_DIR [--resume]`.
 
-Reads JOB_DIR/spec.json, runs the method's recipe and keeps JOB_DIR's files current (status.json
-replaced atomically, metrics.jsonl, events.jsonl, checkpoints, the final adapter). SIGTERM asks
-for a clean stop: the worker saves a checkpoint at the end of the current step and ends
-`cancelled`. Under torchrun / accelerate each rank runs this module; rank 0 writes the job files.
+Reads JOB_DIR/request.json (the request `LocalProvider.translate` made: the spec with its prepared
+data files and resolved base model, and the typed options), runs the method's recipe and keeps
+JOB_DIR's files current (status.json replaced atomically, metrics.jsonl, events.jsonl,
+checkpoints, the final adapter). SIGTERM asks for a clean stop: the worker saves a checkpoint at
+the end of the current step and ends `cancelled`. Under torchrun / accelerate each rank runs this
+module; rank 0 writes the job files.
 """
 from __future__ import annotations
 
@@ -51,10 +53,15 @@ def main(argv: list[str] | None = None) -> int:
             raise KeyboardInterrupt
         from ..spec import JobSpec
 
-        raw = json.loads(files.spec.read_text(encoding="utf-8"))
-        spec = JobSpec.from_dict(raw, source=str(files.spec))
-        job = json.loads(files.job.read_text(encoding="utf-8")) if files.job.exists() else {}
-        options = dict(job.get("options") or spec.options("local"))
+        if files.request.exists():
+            request = json.loads(files.request.read_text(encoding="utf-8"))
+            spec = JobSpec.from_dict(request["spec"], source=str(files.request))
+            options = dict(request.get("options") or {})
+        else:  # a job directory written before request.json existed
+            spec = JobSpec.from_dict(json.loads(files.spec.read_text(encoding="utf-8")),
+                                     source=str(files.spec))
+            job = json.loads(files.job.read_text(encoding="utf-8")) if files.job.exists() else {}
+            options = dict(job.get("options") or spec.options("local"))
         ctx = RunContext(files=files, options=options, resume=resume, rank=rank, world_size=world,
                          log=log)
         if spec.method == "dpo":

@@ -61,6 +61,22 @@ def make_spec(data: Path, *, adapter: str = "lora", method: str = "sft", steps: 
         "backend_options": {"local": options or {}}})
 
 
+def submit_local(spec):
+    """Submit `spec` as `unitune train` does (prepare, then submit with fresh ids): the provider
+    and the job's RemoteRef."""
+    import uuid
+
+    from unitune.local.backend import LocalProvider
+    from unitune.pipeline import Pipeline
+    from unitune.provider import Ids
+
+    pipe = Pipeline(LocalProvider())
+    sub = pipe.prepare_submission(spec)
+    job_id = f"ut-test-{uuid.uuid4().hex[:8]}"
+    ref = pipe.submit(sub, Ids(job_id=job_id, key=f"key-{job_id}", spec_hash=spec.spec_hash()))
+    return pipe.provider, ref
+
+
 def wait_for(predicate, timeout: float = 120.0, interval: float = 0.05):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

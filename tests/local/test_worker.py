@@ -5,26 +5,19 @@ from __future__ import annotations
 import json
 import os
 import signal
-import uuid
 from pathlib import Path
 
 import pytest
 
-from unitune.backends import SubmitContext
 from unitune.job import JobStatus
 
-from .conftest import make_spec, wait_for
+from .conftest import make_spec, submit_local, wait_for
 
 pytestmark = pytest.mark.slow
 
 
-def ctx_for(home: Path) -> SubmitContext:
-    job_id = f"ut-test-{uuid.uuid4().hex[:8]}"
-    return SubmitContext(job_id=job_id, idempotency_key=f"key-{job_id}", work_dir=home / "jobs" / job_id)
-
-
-def terminal(backend, ref, timeout: float = 240.0):
-    return wait_for(lambda: (s := backend.get(ref)).status.is_terminal and s, timeout, 0.2)
+def terminal(provider, ref, timeout: float = 240.0):
+    return wait_for(lambda: (s := provider.read(ref)).status.is_terminal and s, timeout, 0.2)
 
 
 def steps_logged(job_dir: Path) -> int:
@@ -34,24 +27,22 @@ def steps_logged(job_dir: Path) -> int:
 
 
 def test_resume_after_sigkill_matches_uninterrupted_run(tiny_home, chat_file):
-    from unitune.local.backend import DIED, LocalBackend
+    from unitune.local.backend import DIED
 
-    backend = LocalBackend()
     spec = make_spec(chat_file, steps=24, batch=4, lr=1e-2, options={"save_steps": 5})
-    ctx_a, ctx_b = ctx_for(tiny_home), ctx_for(tiny_home)
-    ref_a = backend.submit(spec, ctx_a)  # uninterrupted, in parallel with the interrupted one
-    ref_b = backend.submit(spec, ctx_b)
+    backend, ref_a = submit_local(spec)  # uninterrupted, in parallel with the interrupted one
+    _, ref_b = submit_local(spec)
     job_b = Path(ref_b.extra["job_dir"])
     wait_for(lambda: steps_logged(job_b) >= 7, timeout=240, interval=0.005)
     pid = int((job_b / "pid").read_text())
     os.killpg(pid, signal.SIGKILL)
     killed_at = steps_logged(job_b)
-    snap = wait_for(lambda: (s := backend.get(ref_b)).status is JobStatus.FAILED and s, 30)
+    snap = wait_for(lambda: (s := backend.read(ref_b)).status is JobStatus.FAILED and s, 30)
     assert snap.error is not None and snap.error.message == DIED
     assert killed_at < 24, "the run ended before it could be killed"
 
     ckpt = max(int(p.name.split("-")[1]) for p in (job_b / "checkpoints").glob("checkpoint-*"))
-    snap = backend.resume(ref_b)
+    snap = backend.restart(ref_b)
     assert not snap.status.is_terminal
     assert terminal(backend, ref_b).status is JobStatus.SUCCEEDED
     assert terminal(backend, ref_a).status is JobStatus.SUCCEEDED
@@ -68,11 +59,8 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tiny_home, chat_file):
 
 
 def test_sigterm_cancels_with_a_checkpoint(tiny_home, chat_file):
-    from unitune.local.backend import LocalBackend
-
-    backend = LocalBackend()
     spec = make_spec(chat_file, steps=100000, options={"save_steps": 100000})
-    ref = backend.submit(spec, ctx_for(tiny_home))
+    backend, ref = submit_local(spec)
     job = Path(ref.extra["job_dir"])
     wait_for(lambda: steps_logged(job) >= 2, timeout=240)
     backend.cancel(ref)
@@ -86,11 +74,8 @@ def test_sigterm_cancels_with_a_checkpoint(tiny_home, chat_file):
 
 
 def test_two_process_torchrun_trains_on_both_ranks(tiny_home, chat_file):
-    from unitune.local.backend import LocalBackend
-
-    backend = LocalBackend()
     spec = make_spec(chat_file, steps=4, batch=4, options={"gpus": 2, "strategy": "ddp"})
-    ref = backend.submit(spec, ctx_for(tiny_home))
+    backend, ref = submit_local(spec)
     job = Path(ref.extra["job_dir"])
     launch = json.loads((job / "job.json").read_text())["launches"][0]["argv"]
     assert "torch.distributed.run" in launch and "--nproc_per_node" in launch
