@@ -1,5 +1,5 @@
 """Google Vertex AI backend: Gemini supervised tuning through google-genai (default) or the GAPIC
 aiplatform_v1 client. Importing this package imports no Google SDK; the clients load lazily."""
-from .backend import VertexBackend
+from .provider import VertexProvider
 
-__all__ = ["VertexBackend"]
+__all__ = ["VertexProvider"]

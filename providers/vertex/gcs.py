@@ -2,20 +2,19 @@
 
 Uses google-cloud-storage, which honours `STORAGE_EMULATOR_HOST` (with its http:// scheme) and
 then talks to the emulator anonymously. Datasets go to `gs://<bucket>/<prefix>/datasets/
-<sha256>.jsonl`, so identical content is uploaded once: the upload is skipped when `exists()`
-says the object is there (the emulator does not enforce `if_generation_match=0`, and the real
-service would only answer 412 for it anyway).
+<sha256>.jsonl`, so identical content is uploaded once: `upload_once` asks whether the object is
+there (HEAD) and only then PUTs it (the emulator does not enforce `if_generation_match=0`, and the
+real service would only answer 412 for it anyway). Every call runs with `retry=None`: the core
+retries.
 """
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from unitune.job import Metrics
 
-from .settings import VertexSettings
 from .vendor_errors import translate
 
 # Vertex AI Experiments metric names (as they appear in the metrics file and the Experiments UI)
@@ -32,27 +31,17 @@ _METRIC_KEYS = {
 }
 
 
-def storage_client(settings: VertexSettings, credentials):
-    from unitune.backends import import_sdk
-
-    storage = import_sdk("google.cloud.storage", "vertex")
-    with translate("storage client setup"):
-        if os.environ.get("STORAGE_EMULATOR_HOST"):
-            return storage.Client(project=settings.project or "unitune")
-        return storage.Client(project=settings.project, credentials=credentials)
-
-
-def dataset_object(settings: VertexSettings, sha256: str) -> str:
-    return f"{settings.prefix}/datasets/{sha256}.jsonl" if settings.prefix else f"datasets/{sha256}.jsonl"
+def dataset_object(prefix: str, sha256: str) -> str:
+    return f"{prefix}/datasets/{sha256}.jsonl" if prefix else f"datasets/{sha256}.jsonl"
 
 
 def upload_once(client, bucket: str, name: str, local: Path) -> bool:
     """Upload `local` to gs://bucket/name unless an object is already there; True if uploaded."""
     with translate(f"upload to gs://{bucket}/{name}"):
         blob = client.bucket(bucket).blob(name)
-        if blob.exists():
+        if blob.exists(retry=None):
             return False
-        blob.upload_from_filename(str(local), content_type="application/jsonl")
+        blob.upload_from_filename(str(local), content_type="application/jsonl", retry=None)
         return True
 
 
@@ -75,13 +64,13 @@ def read_metrics(client, uri: str) -> list[Metrics]:
     with translate(f"read metrics from {uri}"):
         bucket = client.bucket(bucket_name)
         blob = bucket.blob(name)
-        if name and not name.endswith("/") and blob.exists():
+        if name and not name.endswith("/") and blob.exists(retry=None):
             blobs = [blob]
         else:
             prefix = name if not name or name.endswith("/") else name + "/"
-            blobs = [b for b in client.list_blobs(bucket_name, prefix=prefix)
+            blobs = [b for b in client.list_blobs(bucket_name, prefix=prefix, retry=None)
                      if b.name.endswith((".jsonl", ".json", ".csv"))]
-        texts = [(b.name, b.download_as_text()) for b in blobs]
+        texts = [(b.name, b.download_as_text(retry=None)) for b in blobs]
     rows: list[Metrics] = []
     for obj_name, text in texts:
         for record in _records(obj_name, text):

@@ -59,15 +59,12 @@ def normalize_state(raw: str | None, *, has_model: bool) -> JobStatus:
     return STATE_MAP.get(raw, JobStatus.UNKNOWN)
 
 
-# Adapter sizes: the enum names both clients know, by size. aiplatform's numbers are NOT in size
-# order (ONE=1, FOUR=2, EIGHT=3, SIXTEEN=4, THIRTY_TWO=5, TWO=6); google-genai sends the names.
+# Adapter sizes: the enum names both clients know, by size (GAPIC's REST transport sends their
+# numbers instead, which are NOT in size order: ONE=1, FOUR=2, EIGHT=3, SIXTEEN=4, THIRTY_TWO=5,
+# TWO=6; the request is always built by name).
 ADAPTER_SIZE_NAMES: dict[int, str] = {1: "ADAPTER_SIZE_ONE", 2: "ADAPTER_SIZE_TWO",
                                       4: "ADAPTER_SIZE_FOUR", 8: "ADAPTER_SIZE_EIGHT",
                                       16: "ADAPTER_SIZE_SIXTEEN", 32: "ADAPTER_SIZE_THIRTY_TWO"}
-ADAPTER_SIZE_NUMBERS: dict[str, int] = {"ADAPTER_SIZE_UNSPECIFIED": 0, "ADAPTER_SIZE_ONE": 1,
-                                        "ADAPTER_SIZE_FOUR": 2, "ADAPTER_SIZE_EIGHT": 3,
-                                        "ADAPTER_SIZE_SIXTEEN": 4, "ADAPTER_SIZE_THIRTY_TWO": 5,
-                                        "ADAPTER_SIZE_TWO": 6}
 ALL_ADAPTER_SIZES = tuple(sorted(ADAPTER_SIZE_NAMES))
 
 

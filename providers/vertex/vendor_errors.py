@@ -1,17 +1,20 @@
 """Vendor exceptions → unitune errors, the original always chained (`raise … from exc`).
 
-Covers google-genai (`google.genai.errors.APIError`: `.code` HTTP status, `.status`, `.message`),
-google-api-core (`GoogleAPICallError`, what the GAPIC client and google-cloud-storage raise),
-google-auth (refresh/credential errors) and transport failures (httpx, requests), which become
-BackendUnavailable so callers know a lost response may still have created something.
+Covers google-genai (`google.genai.errors.APIError`: `.code` HTTP status, `.status`, `.message`,
+`.response`), google-api-core (`GoogleAPICallError`, what the GAPIC client and
+google-cloud-storage raise; `.response` for REST), google-auth (credential errors) and transport
+failures (httpx, requests), which become BackendUnavailable: a lost answer may still have
+created something, and the core looks the job up before any re-create. A 429 carries the
+vendor's Retry-After as `retry_after`; a 429 about a quota is QuotaExceeded (not retried).
 """
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from typing import Any, Iterator
 
 from unitune.errors import (AuthError, BackendError, BackendUnavailable, QuotaExceeded,
                             RateLimited, UnituneError, from_http_status)
+from unitune.redact import redact_text
 
 _HINTS = {
     401: "check your Application Default Credentials (`gcloud auth application-default login` "
@@ -20,19 +23,33 @@ _HINTS = {
     404: "check project, location and the job name; `unitune list` shows known jobs",
     429: "Vertex tuning quota is per project and region: wait, or request more quota",
 }
+_GRPC_TO_HTTP = {"INVALID_ARGUMENT": 400, "FAILED_PRECONDITION": 400, "OUT_OF_RANGE": 400,
+                 "UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403, "NOT_FOUND": 404,
+                 "ALREADY_EXISTS": 409, "ABORTED": 409, "RESOURCE_EXHAUSTED": 429,
+                 "UNAVAILABLE": 503, "INTERNAL": 500, "DEADLINE_EXCEEDED": 504}
 
 
-def _build(status: int | None, vendor_status: str | None, message: str, action: str) -> BackendError:
-    text = f"Vertex AI {action} failed: {message}".strip()
+def retry_after(response: Any) -> float | None:
+    """Seconds from a response's Retry-After header (a number of seconds), if any."""
+    headers = getattr(response, "headers", None)
+    value = headers.get("Retry-After") if headers is not None else None
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _build(status: int | None, vendor_status: str | None, message: str, action: str,
+           response: Any = None) -> BackendError:
+    text = redact_text(f"Vertex AI {action} failed: {message}".strip()) or ""
     if status == 429 or vendor_status == "RESOURCE_EXHAUSTED":
         cls = QuotaExceeded if "quota" in message.lower() else RateLimited
         return cls(text, backend="vertex", vendor_code=vendor_status, status_code=status or 429,
-                   hint=_HINTS[429])
+                   retry_after=retry_after(response), hint=_HINTS[429])
     if status is None:
         return BackendUnavailable(text, backend="vertex", vendor_code=vendor_status)
-    err = from_http_status(status, text, backend="vertex", vendor_code=vendor_status,
-                           hint=_HINTS.get(status))
-    return err
+    return from_http_status(status, text, backend="vertex", vendor_code=vendor_status,
+                            hint=_HINTS.get(status))
 
 
 @contextlib.contextmanager
@@ -53,9 +70,9 @@ def classify(exc: BaseException, action: str) -> UnituneError | None:
     mod = type(exc).__module__ or ""
     if mod.startswith("google.genai"):
         code = getattr(exc, "code", None)
-        status = getattr(exc, "status", None)
-        message = getattr(exc, "message", None) or str(exc)
-        return _build(code if isinstance(code, int) else None, status, message, action)
+        return _build(code if isinstance(code, int) else None, getattr(exc, "status", None),
+                      getattr(exc, "message", None) or str(exc), action,
+                      getattr(exc, "response", None))
     if mod.startswith("google.api_core"):
         from google.api_core import exceptions as core
 
@@ -65,7 +82,8 @@ def classify(exc: BaseException, action: str) -> UnituneError | None:
             vendor = getattr(grpc_status, "name", None) or getattr(exc, "reason", None)
             if status is not None and status < 100:  # a gRPC code number, not HTTP
                 status = None
-            return _build(status or _http_for(vendor), vendor, exc.message or str(exc), action)
+            return _build(status or _GRPC_TO_HTTP.get(vendor or ""), vendor,
+                          exc.message or str(exc), action, getattr(exc, "response", None))
         if isinstance(exc, core.RetryError):
             return BackendUnavailable(f"Vertex AI {action} failed: {exc}", backend="vertex")
     if mod.startswith("google.auth"):
@@ -73,17 +91,8 @@ def classify(exc: BaseException, action: str) -> UnituneError | None:
                          f"refreshed ({type(exc).__name__})", backend="vertex", hint=_HINTS[401])
     if mod.startswith(("httpx", "httpcore", "requests", "urllib3")) or isinstance(
             exc, (ConnectionError, TimeoutError)):
-        return BackendUnavailable(f"Vertex AI {action}: no answer from the service "
-                                  f"({type(exc).__name__}: {exc})", backend="vertex",
+        return BackendUnavailable(redact_text(f"Vertex AI {action}: no answer from the service "
+                                              f"({type(exc).__name__}: {exc})") or "",
+                                  backend="vertex",
                                   hint="check the network or UNITUNE_VERTEX_ENDPOINT")
     return None
-
-
-_GRPC_TO_HTTP = {"INVALID_ARGUMENT": 400, "FAILED_PRECONDITION": 400, "OUT_OF_RANGE": 400,
-                 "UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403, "NOT_FOUND": 404,
-                 "ALREADY_EXISTS": 409, "ABORTED": 409, "RESOURCE_EXHAUSTED": 429,
-                 "UNAVAILABLE": 503, "INTERNAL": 500, "DEADLINE_EXCEEDED": 504}
-
-
-def _http_for(vendor: str | None) -> int | None:
-    return _GRPC_TO_HTTP.get(vendor or "")

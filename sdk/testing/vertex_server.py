@@ -13,6 +13,14 @@ JSON is camelCase, int64 values are strings, enums are names, or numbers when th
 for `$alt=json;enum-encoding=int` (what GAPIC REST sends). Errors use Google's body
 `{"error": {"code", "message", "status"}}`. Requests without `Authorization: Bearer …` get 401.
 
+A create body is checked against the REST schema as google-genai's own types describe it
+(`google.genai.types.TuningJob`, read at request time, not a copy kept here): a field those types
+do not have is refused with 400 INVALID_ARGUMENT, as the real service refuses an unknown name.
+`canonical(body)` is the body in one encoding (proto3 JSON: int64 as numbers, enums as names),
+so a GAPIC request and a google-genai request for the same job compare equal; `creates()` gives
+the bodies as sent, `creates(canonical=True)` in that one encoding. `rate_limit_next(seconds)`
+answers the next API request 429 RESOURCE_EXHAUSTED with a Retry-After header.
+
 Scenario control (for the next created job, first in first out; default "success"):
 `success`, `failure` (FAILED with `failure_message`), `slow` (RUNNING until cancelled),
 `unknown_state` or `unknown_status` (reports a state nobody documented), `experiments_only`
@@ -32,9 +40,12 @@ training file from GCS to fill `tuningDataStats` (and fails the create when it i
 from __future__ import annotations
 
 import argparse
+import enum
 import json
 import re
 import threading
+import types as pytypes
+import typing
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -110,6 +121,7 @@ class VertexFakeServer(LoopbackServer):
         self.jobs: dict[str, FakeJob] = {}
         self.requests: list[dict[str, Any]] = []  # every API request: method, path, query, body
         self._scenarios: list[str] = []
+        self._throttle: list[float] = []
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
 
@@ -142,9 +154,15 @@ class VertexFakeServer(LoopbackServer):
     def job(self, name: str) -> FakeJob:
         return self.jobs[name]
 
-    def creates(self) -> list[dict[str, Any]]:
-        """The bodies of every create request, as sent."""
-        return [r["body"] for r in self.requests if r["verb"] == "create"]
+    def rate_limit_next(self, retry_after: float = 1.0) -> None:
+        """Answer the next API request 429 RESOURCE_EXHAUSTED with `Retry-After: retry_after`."""
+        with self._lock:
+            self._throttle.append(retry_after)
+
+    def creates(self, canonical: bool = False) -> list[dict[str, Any]]:
+        """The bodies of every create request, as sent (or in the canonical encoding)."""
+        return [canonical_body(r["body"]) if canonical else r["body"] for r in self.requests
+                if r["verb"] == "create"]
 
     # -- state machine ---------------------------------------------------------------------------
     def _tick(self, job: FakeJob) -> None:
@@ -279,7 +297,7 @@ class VertexFakeServer(LoopbackServer):
 
     # -- request handling (called by the handler thread) ----------------------------------------
     def handle(self, method: str, raw_path: str, headers, body: bytes):
-        """Return (status, json body) or None to drop the connection without answering."""
+        """Return (status, json body[, headers]) or None to drop the connection unanswered."""
         parts = urlsplit(raw_path)
         path = unquote(parts.path)
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
@@ -292,6 +310,14 @@ class VertexFakeServer(LoopbackServer):
             return _error(401, "UNAUTHENTICATED", "Request is missing required authentication "
                           "credential. Expected OAuth 2 access token.")
         enum_int = "enum-encoding=int" in query.get("$alt", "")
+        with self._lock:
+            if self._throttle:
+                after = self._throttle.pop(0)
+                self.requests.append({"verb": "throttled", "method": method, "path": path,
+                                      "query": query, "version": m["version"], "body": {}})
+                code, payload = _error(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted "
+                                       "(e.g. check requests per minute). Please try again later.")
+                return code, payload, [("Retry-After", f"{after:g}")]
         try:
             payload = json.loads(body) if body else {}
         except ValueError:
@@ -329,7 +355,7 @@ class VertexFakeServer(LoopbackServer):
         if scenario.startswith("error:"):
             _, code, status, message = scenario.split(":", 3)
             return _error(int(code), status, message)
-        problem = _validate_create(payload)
+        problem = unknown_field(payload) or _validate_create(payload)
         if problem:
             return _error(400, "INVALID_ARGUMENT", problem)
         hp = payload.get("supervisedTuningSpec", {}).get("hyperParameters")
@@ -376,6 +402,80 @@ class VertexFakeServer(LoopbackServer):
         if path == "/_fake/requests" and method == "GET":
             return 200, {"requests": self.requests}
         return _error(404, "NOT_FOUND", f"no control route {path}")
+
+
+def _schema():
+    """google-genai's TuningJob model (the REST resource as the SDK knows it), or None."""
+    try:
+        from google.genai import types
+    except ImportError:
+        return None
+    return types.TuningJob
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    """The concrete types inside Optional[...] / Union[...] / list[...]."""
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, list, pytypes.UnionType):
+        return [t for a in args for t in _unwrap(a)]
+    return [annotation]
+
+
+def _field_model(annotation: Any):
+    from pydantic import BaseModel
+
+    for t in _unwrap(annotation):
+        if isinstance(t, type) and issubclass(t, BaseModel):
+            return t
+    return None
+
+
+def unknown_field(payload: dict, model: Any = None, where: str = "tuning_job") -> str | None:
+    """Google's message for the first field of `payload` that the REST schema lacks, else None.
+    The schema is google-genai's types (camelCase names map to their snake_case fields)."""
+    model = model or _schema()
+    if model is None:
+        return None
+    for key, value in payload.items():
+        name = _snake(key)
+        field = model.model_fields.get(name)
+        if field is None:
+            return (f'Invalid JSON payload received. Unknown name "{key}" at \'{where}\': '
+                    "Cannot find field.")
+        sub = _field_model(field.annotation)
+        if sub is None:
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, dict):
+                found = unknown_field(item, sub, f"{where}.{name}")
+                if found:
+                    return found
+    return None
+
+
+def canonical_body(payload: dict, model: Any = None) -> dict:
+    """`payload` in one proto3 JSON encoding: int64 strings as numbers, enum numbers as names
+    (typed by google-genai's schema; enum numbers by the aiplatform v1 proto's numbering)."""
+    model = model or _schema()
+    out: dict[str, Any] = {}
+    for key, value in payload.items():
+        field = model.model_fields.get(_snake(key)) if model is not None else None
+        kinds = _unwrap(field.annotation) if field is not None else []
+        sub = _field_model(field.annotation) if field is not None else None
+        if sub is not None and isinstance(value, dict):
+            value = canonical_body(value, sub)
+        elif int in kinds and isinstance(value, str) and value.lstrip("-").isdigit():
+            value = int(value)
+        elif isinstance(value, int) and not isinstance(value, bool) and any(
+                isinstance(t, type) and issubclass(t, enum.Enum) for t in kinds):
+            names = {"adapterSize": ADAPTER_NAME, "state": dict(enumerate(JOB_STATES))}
+            value = names.get(key, {}).get(value, value)
+        out[key] = value
+    return out
 
 
 def _validate_create(payload: dict) -> str | None:
@@ -425,8 +525,9 @@ class _Handler(FakeHandler):
         if result is None:  # lost response: the job exists, the caller never hears of it
             self.drop()
             return
-        status, payload = result
-        self.answer(status, json.dumps(payload).encode(), "application/json; charset=UTF-8")
+        status, payload, *headers = result
+        self.answer(status, json.dumps(payload).encode(), "application/json; charset=UTF-8",
+                    headers[0] if headers else ())
 
     def do_GET(self) -> None:
         self._serve("GET")

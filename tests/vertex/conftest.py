@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import uuid
 from pathlib import Path
 
 import pytest
 
+from unitune.job import RemoteRef
+from unitune.pipeline import Pipeline
+from unitune.provider import Ids
+from unitune.retry import RetryPolicy
 from unitune.spec import JobSpec
 from unitune.testing.vertex_server import UNKNOWN_STATE, UNKNOWN_STATE_NUMBER, VertexFakeServer
 
@@ -118,31 +123,75 @@ def make_spec(tmp_path: Path, kind: str, **over) -> JobSpec:
     return JobSpec.from_dict(raw, source_dir=str(tmp_path))
 
 
+def pipeline() -> Pipeline:
+    """The core pipeline around a fresh provider, with a fast retry policy."""
+    from unitune.providers.vertex import VertexProvider
+
+    return Pipeline(VertexProvider(), policy=RetryPolicy(max_retries=3, base=0.01, cap=0.05,
+                                                         deadline=30))
+
+
+def submit(spec: JobSpec, key: str | None = None, job_id: str | None = None,
+           logs: list[str] | None = None) -> RemoteRef:
+    """Submit through the core pipeline, as the Client does (prepare, upload, create once)."""
+    pipe = pipeline()
+    if logs is not None:
+        pipe.log = logs.append
+    key = key or f"ut-{uuid.uuid4().hex[:10]}"
+    sub = pipe.prepare_submission(spec)
+    return pipe.submit(sub, Ids(job_id=job_id or key, key=key, spec_hash=spec.spec_hash()))
+
+
 class Harness:
-    """What tests/conformance/suite.py asks of a backend's test module."""
+    """What tests/conformance/suite.py asks of a provider's test module."""
 
     failure_message = FAILURE
     timeout_s = 20
 
-    def __init__(self, fake: VertexFakeServer, kind: str) -> None:
-        from unitune.providers.vertex import VertexBackend
+    def __init__(self, fake: VertexFakeServer, kind: str, gcs: str, adc: Path) -> None:
+        from unitune.providers.vertex import VertexProvider
 
         self.fake = fake
         self.kind = kind
-        self.backend = VertexBackend()
+        self.gcs = gcs
+        self.provider = VertexProvider()
         # GAPIC decodes enums as numbers and keeps one it does not know as that number
         self.unknown_raw = UNKNOWN_STATE if kind == "genai" else str(UNKNOWN_STATE_NUMBER)
+        self.spawn = ("unitune.providers.vertex:VertexProvider", {}, {
+            "UNITUNE_VERTEX_ENDPOINT": fake.url, "STORAGE_EMULATOR_HOST": gcs,
+            "GOOGLE_APPLICATION_CREDENTIALS": str(adc), "UNITUNE_VERTEX_PROJECT": PROJECT,
+            "UNITUNE_VERTEX_CLIENT": kind})
 
     def make_spec(self, tmp_path: Path) -> JobSpec:
         return make_spec(tmp_path, self.kind)
 
     def arrange(self, scenario: str) -> None:
-        self.fake.arrange(scenario)
+        self.fake.arrange(scenario)  # the fake knows every scenario name the suite uses
 
     def advance(self, ref) -> None:
         pass  # the fake moves a job one tick per GET, like a job progressing between polls
 
+    def last_request(self) -> dict | None:
+        """The last POST …/tuningJobs body, in one encoding (GAPIC's "2" and enum numbers are
+        the same proto3 values as google-genai's 2 and names)."""
+        creates = self.fake.creates(canonical=True)
+        return creates[-1] if creates else None
+
+    def uploads(self) -> int:
+        from google.cloud import storage
+
+        return sum(1 for _ in storage.Client(project=PROJECT).list_blobs(
+            BUCKET, prefix="unitune/datasets/"))
+
+    def missing_ref(self) -> RemoteRef:
+        return RemoteRef(backend="vertex", remote_id=f"projects/{PROJECT}/locations/{LOCATION}/"
+                         "tuningJobs/404404", extra={"client": self.kind,
+                                                      "endpoint": self.fake.url})
+
+    def rate_limit_next(self, retry_after: float) -> None:
+        self.fake.rate_limit_next(retry_after)
+
 
 @pytest.fixture
-def harness(fake, kind) -> Harness:
-    return Harness(fake, kind)
+def harness(fake, kind, gcs_emulator, tmp_path) -> Harness:
+    return Harness(fake, kind, gcs_emulator, tmp_path / "adc.json")

@@ -3,12 +3,14 @@ the GCS emulator, with the endpoint set the way a user would (UNITUNE_VERTEX_END
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 import yaml
 from typer.testing import CliRunner
 
+from tests.conformance.suite import same_except_placeholders
 from unitune.cli.app import app
 
 from .conftest import BUCKET, LOCATION, PROJECT, write_chat
@@ -65,11 +67,41 @@ def test_plan_train_status_metrics(cli, fake, tmp_path):
     assert again["id"] == job["id"] and len(fake.creates()) == 1
 
 
-def test_detach_then_cancel(cli, fake, tmp_path):
+def test_plan_request_is_what_train_sends(cli, fake, tmp_path):
+    spec = _spec(tmp_path)
+    plan = json.loads(cli("plan", str(spec), "--json").stdout)
+    assert plan["ready"] is True
+    assert plan["request"]["labels"]["unitune-key"].startswith("<")
+    fake.arrange("slow")
+    cli("train", str(spec), "--detach", "--json")
+    sent = fake.creates(canonical=True)[-1]  # GAPIC's encoding read as the same values
+    assert same_except_placeholders(plan["request"], sent) == []
+
+
+def test_a_misspelled_option_names_the_nearest(cli, fake, tmp_path):
+    spec = _spec(tmp_path)
+    raw = yaml.safe_load(spec.read_text())
+    raw["backend_options"]["vertex"]["buckt"] = raw["backend_options"]["vertex"].pop("bucket")
+    spec.write_text(yaml.safe_dump(raw))
+    for command in ("plan", "train"):
+        result = cli(command, str(spec), ok=False)
+        assert result.exit_code != 0
+        text = " ".join(result.output.split())
+        assert "buckt" in text and "bucket" in text
+    assert not fake.creates()
+
+
+def test_detach_then_cancel(cli, fake, tmp_path, monkeypatch):
     spec = _spec(tmp_path, r=4)
     fake.arrange("slow")
+    monkeypatch.setenv("UNITUNE_VERTEX_KEY_FILE", os.environ["GOOGLE_APPLICATION_CREDENTIALS"])
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS")
     job = json.loads(cli("train", str(spec), "--detach", "--json").stdout)
     assert job["remote_id"].startswith(f"projects/{PROJECT}/")
+    # endpoint, client and key file were stored with the job (through the registry): status and
+    # cancel need none of the environment that created it
+    for name in ("UNITUNE_VERTEX_ENDPOINT", "UNITUNE_VERTEX_CLIENT", "UNITUNE_VERTEX_KEY_FILE"):
+        monkeypatch.delenv(name)
     cancelled = json.loads(cli("cancel", job["id"], "--json").stdout)
     assert cancelled["status"] in ("cancelling", "cancelled")
     final = json.loads(cli("status", job["id"], "--json").stdout)

@@ -61,6 +61,42 @@ def test_invalid_creates_get_googles_error_body(srv, body, fragment):
     assert err["code"] == 400 and err["status"] == "INVALID_ARGUMENT" and fragment in err["message"]
 
 
+@pytest.mark.parametrize("body,name,where", [
+    ({**BODY, "tuningMode": "FULL"}, "tuningMode", "tuning_job"),
+    ({**BODY, "supervisedTuningSpec": {"trainingDatasetUri": "gs://b/x",
+                                       "hyperParameters": {"loraRank": 8}}},
+     "loraRank", "tuning_job.supervised_tuning_spec.hyper_parameters"),
+])
+def test_fields_google_genai_does_not_know_are_refused(srv, body, name, where):
+    """The schema is google-genai's own types, read when the request arrives."""
+    from google.genai import types
+
+    assert "lora_rank" not in types.SupervisedHyperParameters.model_fields
+    resp = httpx.post(f"{srv.url}/v1/{PARENT}/tuningJobs", json=body, headers=AUTH)
+    assert resp.status_code == 400
+    message = resp.json()["error"]["message"]
+    assert f'Unknown name "{name}"' in message and where in message
+    assert not srv.jobs
+
+
+def test_canonical_body_is_one_encoding_of_both_clients():
+    from unitune.testing.vertex_server import canonical_body
+
+    gapic = canonical_body(BODY)
+    hp = gapic["supervisedTuningSpec"]["hyperParameters"]
+    assert hp == {"epochCount": 3, "adapterSize": "ADAPTER_SIZE_TWO"}
+    assert canonical_body(gapic) == gapic
+
+
+def test_rate_limit_next_answers_429_with_retry_after(srv):
+    srv.rate_limit_next(7)
+    with httpx.Client(base_url=srv.url, headers=AUTH) as http:
+        throttled = http.get(f"/v1/{PARENT}/tuningJobs")
+        assert throttled.status_code == 429 and throttled.headers["Retry-After"] == "7"
+        assert throttled.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
+        assert http.get(f"/v1/{PARENT}/tuningJobs").status_code == 200
+
+
 def test_auth_and_unknown_routes(srv):
     resp = httpx.get(f"{srv.url}/v1/{PARENT}/tuningJobs")
     assert resp.status_code == 401 and resp.json()["error"]["status"] == "UNAUTHENTICATED"
