@@ -158,8 +158,13 @@ def available_backends() -> dict[str, BackendEntry]:
 def load_backend_class(name: str) -> type:
     entries = available_backends()
     if name not in entries:
-        raise UnituneError(f"unknown backend {name!r}",
-                           hint="choose one of: " + ", ".join(sorted(entries)))
+        from .errors import SpecError
+        from .options import nearest
+
+        near = nearest(name, sorted(entries))
+        raise SpecError(f"unknown backend {name!r}" + (f" (did you mean {near!r}?)" if near
+                                                       else ""), field="backend",
+                        hint="choose one of: " + ", ".join(sorted(entries)))
     entry = entries[name]
     module_name, _, cls_name = entry.target.partition(":")
     try:

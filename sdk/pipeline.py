@@ -61,9 +61,8 @@ def raise_for_problems(problems: list[Any], backend: str, data_file: str | None 
         raise Unsupported(f"{backend} cannot run this spec ({len(errors)} problem(s)):\n{body}",
                           feature=first.path, backend=backend,
                           hint=first.hint or "run `unitune compare` to see which backends can")
-    missing = [p for p in errors if p.code == "missing_dependency"]
-    if missing:
-        raise MissingDependency(missing[0].message, hint=missing[0].hint)
+    if all(p.code == "missing_dependency" for p in errors):
+        raise MissingDependency(errors[0].message, hint=errors[0].hint)
     message = f"{backend} refused the job before upload ({len(errors)} problem(s)):\n{body}"
     if all(is_spec_problem(p) for p in errors):
         raise SpecError(message, field=errors[0].path,

@@ -62,7 +62,7 @@ def secret_values(extra: Any = None) -> list[str]:
             v = obj.get_secret_value()
             if isinstance(v, str) and len(v) >= _MIN_SECRET:
                 values.append(v)
-        elif hasattr(obj, "model_fields"):
+        elif hasattr(type(obj), "model_fields"):
             walk({k: getattr(obj, k, None) for k in type(obj).model_fields})
 
     walk(extra)

@@ -82,17 +82,24 @@ class RetryPolicy:
                     log: Callable[[str], None] = lambda _m: None,
                     sleep: Callable[[float], None] = time.sleep) -> T:
         """Create a remote job exactly once: after an answer that leaves it unknown whether the
-        job exists (timeout, 5xx, 429), look it up by its key before trying again."""
+        job exists (timeout, 5xx, 429), look it up by its key before trying again — and once
+        more before giving up, so a create that went through is returned, not an error."""
         clock = _Clock()
         attempt = 0
         while True:
             try:
                 return create()
             except BackendError as exc:
-                if not self.retryable(exc) or attempt >= self.max_retries:
+                if not self.retryable(exc):
                     raise
                 wait = self.wait(attempt, exc)
-                if clock.elapsed() + wait > self.deadline:
+                if attempt >= self.max_retries or clock.elapsed() + wait > self.deadline:
+                    found = _last_look(lookup)
+                    if found is not None:
+                        log("the job was created although the answer was lost; using it")
+                        return found
+                    if attempt >= self.max_retries:
+                        raise
                     raise _gave_up("create", exc, clock.elapsed()) from exc
                 log(f"create did not answer cleanly ({exc.message}); looking the job up before "
                     f"retrying in {wait:.2f}s")
@@ -102,6 +109,13 @@ class RetryPolicy:
                 if found is not None:
                     log("the job was created although the answer was lost; using it")
                     return found
+
+
+def _last_look(lookup: Callable[[], T | None]) -> T | None:
+    try:
+        return lookup()
+    except BackendError:
+        return None
 
 
 class _Clock:

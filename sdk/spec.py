@@ -178,16 +178,6 @@ class JobSpec(_Strict):
         if not name:
             raise SpecError("no backend chosen", field="backend",
                             hint="set `backend:` in the spec or pass --backend")
-        from .backends import available_backends
-
-        known = sorted(available_backends())
-        if name not in known:
-            from .options import nearest
-
-            near = nearest(name, known)
-            raise SpecError(f"unknown backend {name!r}" + (f" (did you mean {near!r}?)"
-                                                          if near else ""),
-                            field="backend", hint="choose one of: " + ", ".join(known))
         return name
 
     def model_for(self, backend: str) -> str:

@@ -77,6 +77,7 @@ class DataRules(_M):
     images: bool = False
     weights: bool = False
     multi_turn: bool = True
+    validation: bool = True  # the model takes a validation set (False: none is split off)
 
 
 class HyperparameterRange(_M):

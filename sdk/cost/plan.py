@@ -77,7 +77,7 @@ class PlanResult:
 
 
 def build_plan(spec: Any, backend: str) -> PlanResult:
-    from ..errors import UnituneError
+    from ..errors import SpecError, UnituneError
 
     model = spec.model_for(backend)
     result = PlanResult(spec_name=spec.name, backend=backend, model=model)
@@ -93,7 +93,9 @@ def build_plan(spec: Any, backend: str) -> PlanResult:
         if entry is not None:
             result.install_hint = entry.install_hint
         pipe = pipeline_for(backend)
-    except UnituneError as exc:  # unknown backend, or its module cannot be imported
+    except SpecError:  # an unknown backend name: a usage error, not a plan
+        raise
+    except UnituneError as exc:  # its module cannot be imported
         result.missing, result.install_hint = exc.message, exc.hint or result.install_hint
         result.plan_note = f"backend {backend!r} could not be loaded: {exc.message}"
         _generic_validation(spec, result)

@@ -131,7 +131,7 @@ def test_errors_are_messages_not_tracebacks(run, tmp_path):
     assert "ia3" in res.stderr and "before" not in res.stdout
     res = run("list", "--status", "bogus", code=2)
     assert "queued" in res.stderr
-    res = run("train", write_spec(tmp_path), "--backend", "nosuch", code=1)
+    res = run("train", write_spec(tmp_path), "--backend", "nosuch", code=2)
     assert "unknown backend" in res.stderr
 
 
