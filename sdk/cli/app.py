@@ -27,7 +27,13 @@ COMMAND_MODULES = (
     "data_cmds",    # convert, split, dedupe
     "cost_cmds",    # compare, plan, models
     "jobs_cmds",    # train, status, list, watch, cancel, metrics, logs, resume, deploy, undeploy
-    "local_cmds",   # merge, export, generate
+    "local_cmds",   # merge
+    "export_cmds",  # export
+    "inference_cmds",  # generate
+    "eval_cmds",    # eval, score, diagnose
+    "serve_cmds",   # serve
+    "track_cmds",   # tracking (metrics --to lives in jobs_cmds)
+    "advice_cmds",  # synth, advise, import, export-config
     "demo_cmds",    # demo
     "registry_cmds",  # registry check | recover
 )
