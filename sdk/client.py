@@ -252,9 +252,10 @@ class Client:
             ref = pipe.submit(sub, ids, location=location, uploads=self.registry,
                               work_dir=work_dir)
         except UnituneError as exc:
-            if not getattr(exc, "retryable", False):  # refused: the job does not exist there
-                self.registry.mark_failed(rec.id, exc.message, code=getattr(
-                    exc, "vendor_code", None) or type(exc).__name__)
+            if not getattr(exc, "retryable", False):
+                # the vendor refused (or the data was rejected on upload): no job exists there,
+                # so no row stays behind to be listed as one; the error says why
+                self.registry.discard(rec.id)
             raise
         self.log(f"{rec.id}: submitted as {ref.remote_id}")
         return self.registry.mark_submitted(rec.id, ref)

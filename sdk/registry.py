@@ -532,6 +532,27 @@ class Registry:
                          (err.model_dump_json(), now, job_id))
         return self.get_job(job_id)
 
+    def discard(self, job_id: str) -> None:
+        """Forget a job the vendor refused before it existed there (its row, history and
+        manifest), so `list` does not show a job that never was."""
+        from .recovery import MANIFEST
+
+        rec = self.get_job(job_id)
+        if rec.submitted:
+            raise UnituneError(f"job {job_id} exists at {rec.backend}; it cannot be discarded")
+        with self._tx() as conn:
+            for table in ("status_history", "metrics", "events"):
+                conn.execute(f"DELETE FROM {table} WHERE job_id = ?", (job_id,))
+            conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+        if rec.work_dir:
+            folder = Path(rec.work_dir)
+            for name in (MANIFEST, "request.json"):
+                (folder / name).unlink(missing_ok=True)
+            try:
+                folder.rmdir()
+            except OSError:
+                pass  # something else lives there (e.g. a local job's files): keep it
+
     def set_model(self, job_id: str, model: ModelHandle | None) -> JobRecord:
         with self._tx() as conn:
             conn.execute("UPDATE jobs SET model_json = ?, updated_at = ? WHERE id = ?",

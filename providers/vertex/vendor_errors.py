@@ -10,6 +10,7 @@ vendor's Retry-After as `retry_after`; a 429 about a quota is QuotaExceeded (not
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import Any, Iterator
 
 from unitune.errors import (AuthError, BackendError, BackendUnavailable, QuotaExceeded,
@@ -29,6 +30,16 @@ _GRPC_TO_HTTP = {"INVALID_ARGUMENT": 400, "FAILED_PRECONDITION": 400, "OUT_OF_RA
                  "UNAVAILABLE": 503, "INTERNAL": 500, "DEADLINE_EXCEEDED": 504}
 
 
+_RATE_QUOTA = re.compile(r"per[ _-]?(minute|second|hour|day|min)(?![a-z])|PerMinute|PerSecond|\brate\b",
+                         re.IGNORECASE)
+
+
+def is_hard_quota(message: str) -> bool:
+    """A quota that waiting will not lift (e.g. concurrent tuning jobs), as opposed to a rate
+    quota ("Quota exceeded for … requests per minute"), which the core retries with back-off."""
+    return "quota" in message.lower() and not _RATE_QUOTA.search(message)
+
+
 def retry_after(response: Any) -> float | None:
     """Seconds from a response's Retry-After header (a number of seconds), if any."""
     headers = getattr(response, "headers", None)
@@ -43,9 +54,15 @@ def _build(status: int | None, vendor_status: str | None, message: str, action: 
            response: Any = None) -> BackendError:
     text = redact_text(f"Vertex AI {action} failed: {message}".strip()) or ""
     if status == 429 or vendor_status == "RESOURCE_EXHAUSTED":
-        cls = QuotaExceeded if "quota" in message.lower() else RateLimited
-        return cls(text, backend="vertex", vendor_code=vendor_status, status_code=status or 429,
-                   retry_after=retry_after(response), hint=_HINTS[429])
+        after = retry_after(response)
+        if is_hard_quota(message):
+            return QuotaExceeded(text, backend="vertex", vendor_code=vendor_status,
+                                 status_code=status or 429, retry_after=after, hint=_HINTS[429])
+        if after is None and _RATE_QUOTA.search(message):
+            after = 60.0 if "minute" in message.lower() else None  # the window the quota names
+        return RateLimited(text, backend="vertex", vendor_code=vendor_status,
+                           status_code=status or 429, retry_after=after,
+                           hint="a per-minute rate quota: unitune waits and retries")
     if status is None:
         return BackendUnavailable(text, backend="vertex", vendor_code=vendor_status)
     return from_http_status(status, text, backend="vertex", vendor_code=vendor_status,

@@ -21,7 +21,8 @@ in the spec or `UNITUNE_FAKE_SCENARIO`, else the constructor's `scenario`):
 Advancing: `advance="get"` (default: every `get` moves the job one tick), `"time"` (one tick per
 `tick_seconds` of wall-clock time, so several processes agree) or `"manual"` (only `tick(ref)`).
 Transient errors: `transient_errors=N` makes the first N calls (of `transient_methods`) raise
-RateLimited (`transient_kind="429"`, with `retry_after`) or BackendUnavailable ("503"); the
+RateLimited (`transient_kind="429"`, with `retry_after`) or BackendUnavailable ("503"), or a
+refusal: QuotaExceeded ("quota") or InvalidRequest ("400"); the
 per-job option `transient_get: N` does the same for that job's first N `read` calls.
 
 State is class-level (shared by every instance in the process). With `UNITUNE_FAKE_STATE=path`
@@ -50,7 +51,7 @@ from pydantic import Field, SecretStr
 
 from ..backends import YES, Capabilities, PlanRow, no
 from ..data.report import Problem
-from ..errors import BackendUnavailable, InvalidRequest, NotFound, RateLimited
+from ..errors import BackendUnavailable, InvalidRequest, NotFound, QuotaExceeded, RateLimited
 from ..job import (Event, JobError, JobStatus, Metrics, ModelHandle, Progress, RemoteRef,
                    Snapshot, map_status)
 from ..provider import (DataTarget, Ids, Location, Options, Prepared, PreparedFile,
@@ -234,6 +235,12 @@ class FakeProvider:
             self._raise_transient(self.transient_kind, method)
 
     def _raise_transient(self, kind: str, method: str) -> None:
+        if str(kind) == "quota":  # a hard quota: not transient, waiting will not help
+            raise QuotaExceeded(f"fake: quota exceeded on {method} (concurrent jobs)",
+                                backend=self.name, status_code=429)
+        if str(kind) == "400":
+            raise InvalidRequest(f"fake: the vendor refused {method}", backend=self.name,
+                                 status_code=400)
         if str(kind) == "429":
             raise RateLimited(f"fake: rate limited on {method} (429)", backend=self.name,
                               status_code=429, retry_after=self.retry_after,

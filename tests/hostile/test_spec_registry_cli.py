@@ -198,3 +198,20 @@ def test_a_finished_job_shows_its_last_step_and_no_eta(tmp_path):
     done = reg.record_snapshot(rec.id, Snapshot(ref=ref, status=JobStatus.SUCCEEDED))
     assert done.progress.step == 12 and done.progress.eta_seconds is None
     assert done.progress.latest_loss == 0.5
+
+
+@pytest.mark.parametrize("kind", ["quota", "400"])
+def test_a_refused_submission_leaves_no_job_behind(tmp_path, kind):
+    from unitune.errors import InvalidRequest, QuotaExceeded
+
+    fake = FakeProvider()
+    client = Client(backends={"fake": fake})
+    path = spec(tmp_path)
+    for _ in range(4):
+        fake.fail_next(1, kind=kind, methods=("create",))
+        with pytest.raises((QuotaExceeded, InvalidRequest)):
+            client.train(path, detach=True)
+    assert client.list() == []  # 4 refused runs, no phantom rows (was: 4 failed rows)
+    assert not [p for p in (tmp_path / "home" / "jobs").glob("*/registry-row.json")]
+    job = client.train(path, detach=True)  # and the next run is a normal new job
+    assert job.submitted and len(client.list()) == 1

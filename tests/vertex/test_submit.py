@@ -255,6 +255,9 @@ def test_lost_response_with_no_job_is_retryable(harness: Harness, tmp_path, monk
      InvalidRequest, "Base model gemini-9 is not supported"),
     ("error:429:RESOURCE_EXHAUSTED:Quota exceeded for tuning jobs per region.", QuotaExceeded,
      "Quota exceeded"),
+    # a rate quota is waited out, not a permanent refusal (issue 12 item 4)
+    ("error:429:RESOURCE_EXHAUSTED:Quota exceeded for aiplatform.googleapis.com/"
+     "tuning_job_requests_per_minute_per_region.", RateLimited, "per_minute"),
     ("error:403:PERMISSION_DENIED:Permission 'aiplatform.tuningJobs.create' denied.",
      PermissionDenied, "aiplatform.tuningJobs.create"),
     ("error:503:UNAVAILABLE:The service is currently unavailable.", BackendUnavailable,
