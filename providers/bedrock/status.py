@@ -85,7 +85,9 @@ def snapshot(ref: RemoteRef, job: dict[str, Any]) -> Snapshot:
                             artifacts={"output": (job.get("outputDataConfig") or {}).get("s3Uri", "")})
     progress = None
     loss = (job.get("trainingMetrics") or {}).get("trainingLoss")
-    if loss is not None and status in (JobStatus.RUNNING, JobStatus.SUCCEEDED):
+    # a cross-entropy loss of exactly 0 is a placeholder (moto, and a job with no metrics yet),
+    # not a measurement: showing "latest loss 0.0000" would mislead
+    if loss and status in (JobStatus.RUNNING, JobStatus.SUCCEEDED):
         progress = Progress(latest_loss=float(loss))
     started = None
     training = (job.get("statusDetails") or {}).get("trainingDetails") or {}

@@ -192,3 +192,19 @@ def test_every_documented_status_is_mapped():
     enum = model.operation_model("GetModelCustomizationJob").output_shape.members["status"].enum
     assert set(enum) == set(BEDROCK_STATE_MAP)
     assert map_job_status("SomethingNew", None) is JobStatus.UNKNOWN
+
+
+def test_a_zero_placeholder_loss_is_not_shown_as_a_measurement():
+    """Bedrock (and moto) send trainingLoss 0.0 before any metric exists: status must show no
+    loss rather than 'latest loss 0.0000' (issue 12 item 14)."""
+    from datetime import datetime, timezone
+
+    from unitune.job import RemoteRef
+    from unitune.providers.bedrock.status import snapshot
+
+    ref = RemoteRef(backend="bedrock", remote_id="arn:aws:bedrock:us-east-1:1:model-customization-job/x")
+    job = {"status": "InProgress", "jobName": "x", "creationTime": datetime.now(timezone.utc),
+           "trainingMetrics": {"trainingLoss": 0.0}}
+    assert snapshot(ref, job).progress is None
+    job["trainingMetrics"] = {"trainingLoss": 1.25}
+    assert snapshot(ref, job).progress.latest_loss == 1.25
