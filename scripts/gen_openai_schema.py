@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Generate tests/fixtures/openai_schema_subset.json from OpenAI's published OpenAPI spec.
+"""Generate sdk/testing/openai_schema_subset.json from OpenAI's published OpenAPI spec.
 
-The subset holds the operations unitune's OpenAI backend and the fake server use (`/files*` and
-`/fine_tuning/jobs*`) and every component schema they reference, so the tests can check request
-and response shapes against the vendor's own description without shipping the 2 MB spec.
+The subset holds the operations unitune's OpenAI providers and the fake server use (`/files*`
+and `/fine_tuning/jobs*`) and every component schema they reference. The fake server
+(`unitune.testing.openai_server`) validates every request body against it at request time, and
+the tests check responses against it, without shipping the 3 MB spec.
 
 The published spec says OpenAPI 3.1 but still uses 3.0 markings, which a JSON Schema 2020-12
 validator misreads. They are rewritten here (and listed in the output's `rewrites`):
@@ -26,7 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SPEC = ROOT.parent / "shared" / "specs" / "openai-openapi.json"
-DEFAULT_OUT = ROOT / "tests" / "fixtures" / "openai_schema_subset.json"
+DEFAULT_OUT = ROOT / "sdk" / "testing" / "openai_schema_subset.json"
 SOURCE = {
     "file": "openai-openapi.json",
     "repository": "https://github.com/openai/openai-openapi",

@@ -1,34 +1,36 @@
-"""OpenAI and Azure OpenAI fine-tuning backends, through the official `openai` SDK.
+"""OpenAI and Azure OpenAI fine-tuning, through the official `openai` SDK.
 
-How a job goes: `check` refuses what OpenAI cannot run (and the model's lifecycle dates decide
-whether new jobs are still accepted); `submit` converts the dataset to OpenAI chat (or DPO) JSONL,
-uploads it once per content hash (`ctx.uploads`), waits until it is processed, and creates the job
-with the SDK's retries OFF — the SDK retries POSTs without an idempotency key, so a lost response
-would otherwise leave two billed jobs. Every create carries unitune's job id and idempotency key
-in `metadata`; before any retry (and in `find`) the job is looked up with
-`jobs.list(metadata=...)`, and it is created only when it is really absent.
+Each provider is a translation table plus a thin adapter (see `unitune.provider`); the core
+(`unitune.pipeline`) prepares the data (converted to OpenAI chat or DPO JSONL), uploads it once
+per content (`still_there` lets the upload cache reuse a file id), retries, and creates the job
+exactly once: `create` makes ONE `jobs.create` with the SDK's retries off, carrying unitune's job
+id and idempotency key in `metadata`, and `lookup` finds it again with `jobs.list(metadata=...)`.
 
-`get` / `cancel` / `pause` / `resume` return normalized Snapshots (every documented status, the
-Azure-only ones, and UNKNOWN with the raw string for anything else); `metrics` merges metrics
-events (while running) with the result-file CSV (at the end); `events` returns the job's log.
-
-The Azure backend (`AzureOpenAIBackend`) is the same with an `AzureOpenAI` client (key or
-Microsoft Entra token), `trainingType` sent for supervised jobs, and `deploy` / `undeploy` of the
-tuned model through the Azure Resource Manager REST API (httpx), printing the hourly hosting cost
-from the price catalog before it creates anything.
+    options.py      OpenAIOptions / AzureOptions: every option, typed (secrets are SecretStr)
+    connection.py   per flavour: Location, credentials, the SDK client, vendor-only body fields
+    checks.py       refusals, settings not applied, ranges, lifecycle dates (Problems)
+    translate.py    THE table: spec → fine_tuning.jobs.create body + plan rows; capabilities
+    jobs.py         the SDK adapter: upload, create, lookup, read, events, metrics, checkpoints
+    errors.py       SDK exceptions → unitune errors (retryable truthful, secrets redacted)
+    status.py       the status strings both APIs send → JobStatus (unknown → UNKNOWN)
+    metrics.py      metrics events and the result CSV (column aliases, base64)
+    deploy.py       Azure deployments through Azure Resource Manager, hourly cost first
+    provider.py     OpenAIProvider, AzureOpenAIProvider
 """
 from __future__ import annotations
 
-from .azure import DEFAULT_ARM_API_VERSION, DEFAULT_AZURE_API_VERSION, AzureOpenAIBackend
-from .backend import OpenAIBackend
+from .checks import NOT_APPLIED_ADAPTERS, NOT_APPLIED_HP, REFUSED_ADAPTERS
+from .connection import (DEFAULT_AZURE_API_VERSION, OPENAI_DEFAULT_URL, location_of,
+                         remote_ref)
+from .deploy import hosting_cost
 from .metrics import CSV_ALIASES, decode_result_file, metrics_from_event_data, parse_result_csv
 from .naming import META_JOB, META_KEY, META_SPEC
-from .plan import NOT_APPLIED_ADAPTERS, NOT_APPLIED_HP, REFUSED_ADAPTERS, UPLOAD_DEST
+from .options import AzureOptions, OpenAIOptions
+from .provider import AzureOpenAIProvider, OpenAIProvider
 from .status import STATUS_MAP
-from .vendor_errors import SECRET_PATTERNS, scrub
 
-__all__ = ["OpenAIBackend", "AzureOpenAIBackend", "STATUS_MAP", "parse_result_csv",
-           "decode_result_file", "metrics_from_event_data", "scrub", "CSV_ALIASES", "META_JOB",
-           "META_KEY", "META_SPEC", "UPLOAD_DEST", "DEFAULT_AZURE_API_VERSION",
-           "DEFAULT_ARM_API_VERSION", "REFUSED_ADAPTERS", "NOT_APPLIED_ADAPTERS", "NOT_APPLIED_HP",
-           "SECRET_PATTERNS"]
+__all__ = ["OpenAIProvider", "AzureOpenAIProvider", "OpenAIOptions", "AzureOptions",
+           "STATUS_MAP", "parse_result_csv", "decode_result_file", "metrics_from_event_data",
+           "CSV_ALIASES", "META_JOB", "META_KEY", "META_SPEC", "DEFAULT_AZURE_API_VERSION",
+           "OPENAI_DEFAULT_URL", "REFUSED_ADAPTERS", "NOT_APPLIED_ADAPTERS", "NOT_APPLIED_HP",
+           "hosting_cost", "location_of", "remote_ref"]

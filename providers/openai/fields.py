@@ -4,7 +4,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-def _ts(value: Any) -> datetime | None:
+
+def ts(value: Any) -> datetime | None:
     if value in (None, 0):
         return None
     try:
@@ -13,14 +14,14 @@ def _ts(value: Any) -> datetime | None:
         return None
 
 
-def _plain(obj: Any) -> Any:
+def plain(obj: Any) -> Any:
     """An SDK object as plain JSON data."""
     if hasattr(obj, "model_dump"):
         return obj.model_dump(mode="json", exclude_unset=False)
     return obj
 
 
-def _field(obj: Any, name: str, default: Any = None) -> Any:
+def field(obj: Any, name: str, default: Any = None) -> Any:
     if isinstance(obj, dict):
         return obj.get(name, default)
     return getattr(obj, name, default)

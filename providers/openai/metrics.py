@@ -25,7 +25,7 @@ CSV_ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _num(text: Any) -> float | None:
+def num(text: Any) -> float | None:
     if text is None:
         return None
     if isinstance(text, (int, float)):
@@ -71,7 +71,7 @@ def parse_result_csv(content: bytes | str) -> list[Metrics]:
         return []
     rows = []
     for rec in reader:
-        step = _num(rec.get(pick["step"][0]))
+        step = num(rec.get(pick["step"][0]))
         if step is None:
             continue
         values: dict[str, Any] = {"step": int(step)}
@@ -79,7 +79,7 @@ def parse_result_csv(content: bytes | str) -> list[Metrics]:
             if key == "step":
                 continue
             for col in cols:  # first non-blank alias wins (batch validation before full validation)
-                v = _num(rec.get(col))
+                v = num(rec.get(col))
                 if v is not None:
                     values[key] = int(v) if key == "tokens_seen" else v
                     break
@@ -89,14 +89,14 @@ def parse_result_csv(content: bytes | str) -> list[Metrics]:
 
 def metrics_from_event_data(data: dict[str, Any], *, epochs: int | None = None) -> Metrics | None:
     """One Metrics row from a `metrics` event's `data` (or a checkpoint's `metrics`)."""
-    step = _num(data.get("step"))
+    step = num(data.get("step"))
     if step is None:
         return None
-    total = _num(data.get("total_steps"))
+    total = num(data.get("total_steps"))
 
     def first(*keys: str) -> float | None:
         for k in keys:
-            v = _num(data.get(k))
+            v = num(data.get(k))
             if v is not None:
                 return v
         return None

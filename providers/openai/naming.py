@@ -8,6 +8,6 @@ META_KEY = "unitune_key"
 META_SPEC = "unitune_spec_hash"
 
 
-def _slug(text: str, limit: int = 40) -> str:
+def slug(text: str, limit: int = 40) -> str:
     s = re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")
     return s[:limit] or "unitune"

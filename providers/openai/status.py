@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from unitune.job import JobStatus
 
-# Every status string either API is known to send. Azure-only: pending, notRunning, canceling
-# (NOT terminal: the job may still finish), canceled. Anything else → UNKNOWN with the raw kept.
+# Every status string either API is known to send. The OpenAI ones are the published enum of
+# `FineTuningJob.status` (tests check the table against the committed OpenAPI subset).
+# Azure-only: created, pending, notRunning, canceling (NOT terminal: the job may still finish),
+# canceled. Anything else → UNKNOWN with the raw string kept.
 STATUS_MAP: dict[str, JobStatus] = {
     "validating_files": JobStatus.VALIDATING,
     "queued": JobStatus.QUEUED,
@@ -12,7 +14,8 @@ STATUS_MAP: dict[str, JobStatus] = {
     "succeeded": JobStatus.SUCCEEDED,
     "failed": JobStatus.FAILED,
     "cancelled": JobStatus.CANCELLED,
-    "paused": JobStatus.PAUSED,  # after jobs.pause (not in the published enum; the SDK accepts it)
+    "paused": JobStatus.PAUSED,  # after jobs.pause (a relaxation the schema subset records)
+    "created": JobStatus.QUEUED,  # Azure (2025-04-01-preview data plane)
     "pending": JobStatus.QUEUED,  # Azure
     "notRunning": JobStatus.QUEUED,  # Azure
     "canceling": JobStatus.CANCELLING,  # Azure

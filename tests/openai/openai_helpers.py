@@ -1,17 +1,23 @@
-"""Helpers and fixtures for the OpenAI / Azure OpenAI backend tests: a fake server per test (real `openai`
-SDK, loopback HTTP), backends pointed at it through the standard environment, and spec makers."""
+"""Helpers and fixtures for the OpenAI / Azure OpenAI provider tests: a fake server per test (real
+`openai` SDK, loopback HTTP), providers pointed at it through the standard environment, the
+core's Pipeline around them with a fast retry policy, and spec makers."""
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from unitune.pipeline import Pipeline
+from unitune.provider import Ids
+from unitune.retry import RetryPolicy
 from unitune.spec import JobSpec
 from unitune.testing.openai_server import FakeOpenAIServer
 
 OPENAI_MODEL = "gpt-4o-mini-2024-07-18"
-FAST = {"poll_interval": 0.01, "retry_base": 0.01}
+FAST = {"poll_interval": 0.01}
 
 
 def chat_lines(n: int, start: int = 0) -> str:
@@ -46,6 +52,28 @@ def make_spec(tmp_path: Path, *, n_train: int = 12, n_valid: int | None = 4, met
     return JobSpec.from_dict(raw, source_dir=str(tmp_path))
 
 
+def pipe(provider, *, sleeps: list | None = None, max_retries: int = 8,
+         base_options: dict | None = None, log: list | None = None) -> Pipeline:
+    """The core's Pipeline around `provider`: a fast, jitter-free policy; sleeps recorded."""
+    return Pipeline(provider, policy=RetryPolicy(max_retries=max_retries, base=0.01, cap=0.05,
+                                                 deadline=60, jitter=False),
+                    sleep=(sleeps.append if sleeps is not None else (lambda _s: None)),
+                    base_options=base_options, log=(log.append if log is not None else None))
+
+
+def new_ids(spec: JobSpec, key: str | None = None) -> Ids:
+    key = key or f"ut-{uuid.uuid4().hex[:10]}"
+    return Ids(job_id=key, key=key, spec_hash=spec.spec_hash())
+
+
+def submit(provider_or_pipe: Any, spec: JobSpec, *, ids: Ids | None = None, uploads=None,
+           work_dir: Path | None = None):
+    """prepare_submission + submit, as the Client does; the RemoteRef."""
+    p = provider_or_pipe if isinstance(provider_or_pipe, Pipeline) else pipe(provider_or_pipe)
+    sub = p.prepare_submission(spec)
+    return p.submit(sub, ids or new_ids(spec), uploads=uploads, work_dir=work_dir)
+
+
 @pytest.fixture
 def server():
     with FakeOpenAIServer() as srv:
@@ -72,22 +100,18 @@ def azure_env(azure_server, monkeypatch):
     return azure_server
 
 
-def no_sleep(_s: float) -> None:
-    return None
+@pytest.fixture
+def openai_provider(openai_env):
+    from unitune.providers.openai import OpenAIProvider
+
+    return OpenAIProvider(log=lambda _m: None)
 
 
 @pytest.fixture
-def openai_backend(openai_env):
-    from unitune.providers.openai import OpenAIBackend
+def azure_provider(azure_env):
+    from unitune.providers.openai import AzureOpenAIProvider
 
-    return OpenAIBackend(sleep=no_sleep, log=lambda _m: None)
-
-
-@pytest.fixture
-def azure_backend(azure_env):
-    from unitune.providers.openai import AzureOpenAIBackend
-
-    return AzureOpenAIBackend(sleep=no_sleep, log=lambda _m: None)
+    return AzureOpenAIProvider(log=lambda _m: None)
 
 
 class DictUploads:

@@ -1,67 +1,102 @@
 """Azure OpenAI specifics against the fake in Azure mode: api-version, trainingType, Entra
-tokens, Azure statuses (canceling is not terminal), null result_files, ARM deployments."""
+tokens, Azure statuses (canceling is not terminal), null result_files, pause/resume, ARM
+deployments with the hourly cost said first."""
 from __future__ import annotations
-
-import uuid
 
 import pytest
 
-from unitune.backends import SubmitContext
 from unitune.errors import AuthError, InvalidRequest, SpecError
 from unitune.job import JobStatus
-from unitune.providers.openai import AzureOpenAIBackend
+from unitune.pipeline import Pipeline
+from unitune.provider import Deployable, Pausable
+from unitune.providers.openai import AzureOpenAIProvider, OpenAIProvider
 from unitune.testing.openai_server import FakeOpenAIServer
 
-from openai_helpers import make_spec, no_sleep
+from openai_helpers import make_spec, pipe, submit
+
+ARM = {"subscription_id": "sub-1", "resource_group": "rg-1", "account": "acct-1"}
 
 
-def submit(be, tmp_path, spec=None):
-    key = f"ut-{uuid.uuid4().hex[:8]}"
-    return be.submit(spec or make_spec(tmp_path), SubmitContext(job_id=key, idempotency_key=key,
-                                                                work_dir=tmp_path))
-
-
-def run_to_end(be, ref):
+def run_to_end(provider, ref):
     seen = []
-    while not (snap := be.get(ref)).status.is_terminal:
+    while not (snap := provider.read(ref)).status.is_terminal:
         seen.append(snap.raw_status)
     return snap, seen
 
 
-def test_supervised_job_sends_training_type_and_api_version(azure_backend, azure_env, tmp_path):
+def test_supervised_job_sends_training_type_and_api_version(azure_provider, azure_env, tmp_path):
     server = azure_env
-    ref = submit(azure_backend, tmp_path)
+    ref = submit(azure_provider, make_spec(tmp_path))
     body = server.jobs[ref.remote_id].body
     assert body["trainingType"] == 1
-    assert all("api-version=" in r["query"] for r in server.requests)
-    snap, seen = run_to_end(azure_backend, ref)
+    assert all("api-version=2025-04-01-preview" in r["query"] for r in server.requests)
+    snap, seen = run_to_end(azure_provider, ref)
     assert snap.status is JobStatus.SUCCEEDED
     assert "notRunning" in seen  # Azure's queued state, mapped to QUEUED on the way
     assert snap.model.model_id.startswith("gpt-4o-mini-2024-07-18.ft-")
-    rows = azure_backend.metrics(ref)  # Azure CSV columns (validation_mean_token_accuracy)
+    rows = azure_provider.metrics(ref)  # Azure CSV columns (validation_mean_token_accuracy)
     assert len(rows) == 12 and any(r.valid_token_accuracy is not None for r in rows)
 
 
-def test_dpo_job_has_no_training_type(azure_backend, azure_env, tmp_path):
-    ref = submit(azure_backend, tmp_path, make_spec(tmp_path, method="dpo"))
+def test_training_type_option_and_api_version_option(azure_provider, azure_env, tmp_path):
+    spec = make_spec(tmp_path, backend_options={"azure": {"training_type": "globalstandard",
+                                                          "api_version": "2024-10-21",
+                                                          "poll_interval": 0.01}})
+    ref = submit(azure_provider, spec)
+    assert azure_env.jobs[ref.remote_id].body["trainingType"] == "globalstandard"
+    assert all("api-version=2024-10-21" in r["query"] for r in azure_env.requests)
+    assert azure_provider.read(ref).status is not JobStatus.UNKNOWN  # the ref keeps the version
+
+
+def test_the_fake_refuses_training_type_from_openai(openai_env, tmp_path):
+    """trainingType is Azure's extension: OpenAI's published request body has no such field."""
+    import openai
+
+    client = openai.OpenAI(api_key="x", base_url=openai_env.base_url, max_retries=0)
+    with pytest.raises(openai.BadRequestError) as info:
+        client.fine_tuning.jobs.create(model="gpt-4o-mini-2024-07-18", training_file="file-x",
+                                       extra_body={"trainingType": 1})
+    assert "Unrecognized request argument supplied: trainingType" in str(info.value)
+
+
+def test_dpo_job_has_no_training_type(azure_provider, azure_env, tmp_path):
+    ref = submit(azure_provider, make_spec(tmp_path, method="dpo"))
     assert "trainingType" not in azure_env.jobs[ref.remote_id].body
 
 
-def test_null_result_files_while_running(azure_backend, azure_env, tmp_path):
-    ref = submit(azure_backend, tmp_path)
-    snap = azure_backend.get(ref)
+def test_null_result_files_while_running(azure_provider, azure_env, tmp_path):
+    ref = submit(azure_provider, make_spec(tmp_path))
+    snap = azure_provider.read(ref)
     assert snap.raw["result_files"] is None and snap.status in (JobStatus.QUEUED, JobStatus.VALIDATING)
-    assert isinstance(azure_backend.metrics(ref), list)
+    assert isinstance(azure_provider.metrics(ref), list)
 
 
-def test_canceling_is_not_terminal(azure_backend, azure_env, tmp_path):
+def test_canceling_is_not_terminal(azure_provider, azure_env, tmp_path):
     azure_env.arrange("slow")
-    ref = submit(azure_backend, tmp_path)
-    snap = azure_backend.cancel(ref)
+    ref = submit(azure_provider, make_spec(tmp_path))
+    snap = azure_provider.cancel(ref)
     assert snap.raw_status == "canceling" and snap.status is JobStatus.CANCELLING
     assert not snap.status.is_terminal
-    snap = azure_backend.get(ref)
+    snap = azure_provider.read(ref)
     assert snap.raw_status == "canceled" and snap.status is JobStatus.CANCELLED
+
+
+def test_pause_and_resume(azure_provider, azure_env, tmp_path):
+    azure_env.arrange("slow")
+    ref = submit(azure_provider, make_spec(tmp_path))
+    while azure_provider.read(ref).status is not JobStatus.RUNNING:
+        pass
+    assert pipe(azure_provider).pause(ref).status is JobStatus.PAUSED
+    assert pipe(azure_provider).resume(ref).status is JobStatus.RUNNING
+    azure_provider.cancel(ref)
+
+
+def test_protocols_and_capabilities():
+    az, oa = AzureOpenAIProvider(), OpenAIProvider()
+    assert isinstance(az, Deployable) and not isinstance(oa, Deployable)
+    assert isinstance(az, Pausable) and isinstance(oa, Pausable)
+    assert az.capabilities().get("deploy") and not oa.capabilities().get("deploy")
+    assert "per token" in oa.capabilities().get("deploy").reason
 
 
 def test_entra_token_provider(tmp_path, monkeypatch):
@@ -73,55 +108,87 @@ def test_entra_token_provider(tmp_path, monkeypatch):
             calls.append(1)
             return "entra-token"
 
-        be = AzureOpenAIBackend(token_provider=provider, sleep=no_sleep, log=lambda _m: None)
-        ref = submit(be, tmp_path)
+        be = AzureOpenAIProvider(token_provider=provider, log=lambda _m: None)
+        ref = submit(be, make_spec(tmp_path))
         assert ref.remote_id in server.jobs and calls
-        wrong = AzureOpenAIBackend(token_provider=lambda: "stale", sleep=no_sleep, log=lambda _m: None)
+        wrong = AzureOpenAIProvider(token_provider=lambda: "stale", log=lambda _m: None)
+        p = Pipeline(wrong)
+        location = wrong.locate(None, p.options())
         with pytest.raises(AuthError) as info:
-            wrong.find("ut-x")
+            p.lookup("ut-x", location)
         assert info.value.status_code == 401 and "stale" not in str(info.value)
 
 
-def test_deploy_and_undeploy_through_arm(azure_backend, azure_env, tmp_path, capsys):
-    server = azure_env
-    ref = submit(azure_backend, tmp_path)
-    run_to_end(azure_backend, ref)
-    logs = []
-    azure_backend._log = logs.append
-    azure_backend._arm_token_provider = lambda: "arm-token"
-    opts = {"subscription_id": "sub-1", "resource_group": "rg-1", "account": "acct-1",
-            "arm_endpoint": server.endpoint, "sku": "standard"}
-    text = azure_backend.deploy(ref, opts, dry_run=True)
+def test_missing_settings_are_all_reported_at_plan(tmp_path, monkeypatch):
+    monkeypatch.delenv("AZURE_OPENAI_ENDPOINT", raising=False)
+    plan = Pipeline(AzureOpenAIProvider()).plan(make_spec(tmp_path))
+    assert not plan.ready
+    (p,) = [p for p in plan.problems if p.code == "option_missing"]
+    assert p.path == "backend_options.azure.endpoint" and "AZURE_OPENAI_ENDPOINT" in p.hint
+    creds = [p for p in plan.problems if p.code == "credentials_missing"]
+    assert creds and creds[0].severity == "error" and "AZURE_OPENAI_API_KEY" in creds[0].message
+    assert creds[0].path == "backend_options.azure.api_key_env" and "AZURE_OPENAI_API_KEY" in creds[0].hint
+
+
+def _succeeded(provider, tmp_path):
+    ref = submit(provider, make_spec(tmp_path))
+    run_to_end(provider, ref)
+    return ref
+
+
+def test_deploy_and_undeploy_through_arm(azure_env, tmp_path):
+    server, logs = azure_env, []
+    be = AzureOpenAIProvider(arm_token_provider=lambda: "arm-token", log=logs.append)
+    ref = _succeeded(be, tmp_path)
+    opts = {**ARM, "arm_endpoint": server.endpoint, "sku": "standard"}
+    text = pipe(be).deploy(ref, opts, dry_run=True)
     assert isinstance(text, str) and "/hour" in text and "would PUT" in text
     assert not server.deployments
     assert "$1.70/hour" in text and not logs
-    handle = azure_backend.deploy(ref, opts)
-    assert logs and "$1.70/hour" in logs[0]  # the catalog price, printed before the PUT
+    handle = pipe(be).deploy(ref, opts, dry_run=False)
+    assert logs and "$1.70/hour" in logs[0]  # the catalog price, said before the PUT
     (dep,) = server.deployments.values()
     assert dep["properties"]["model"]["name"] == handle.model_id
     assert dep["sku"] == {"name": "Standard", "capacity": 1}
     assert handle.name == dep["name"] and handle.endpoint.endswith(f"/openai/deployments/{dep['name']}")
-    azure_backend.undeploy(ref, opts)
+    pipe(be).undeploy(ref, opts)
     assert not server.deployments
 
 
-def test_deploy_needs_arm_coordinates(azure_backend, azure_env, tmp_path):
-    ref = submit(azure_backend, tmp_path)
-    run_to_end(azure_backend, ref)
-    azure_backend._arm_token_provider = lambda: "t"
+def test_deploy_token_and_coordinates_from_the_environment(azure_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("AZURE_ARM_TOKEN", "arm-secret-token-123")
+    monkeypatch.setenv("UNITUNE_AZURE_SUBSCRIPTION_ID", "sub-env")
+    be = AzureOpenAIProvider(log=lambda _m: None)
+    ref = _succeeded(be, tmp_path)
+    handle = be.deploy(ref, {"resource_group": "rg", "account": "a",
+                             "arm_endpoint": azure_env.endpoint, "sku": "developer"})
+    (rid,) = azure_env.deployments
+    assert rid.startswith("/subscriptions/sub-env/") and handle.artifacts["deployment"]
+    assert azure_env.deployments[rid]["sku"]["name"] == "Developer"
+
+
+def test_deploy_needs_arm_coordinates(azure_provider, azure_env, tmp_path):
+    ref = _succeeded(azure_provider, tmp_path)
     with pytest.raises(SpecError) as info:
-        azure_backend.deploy(ref, {"sku": "standard"})
+        azure_provider.deploy(ref, {"sku": "standard"})
     assert "subscription_id" in str(info.value)
+    with pytest.raises(SpecError, match="subscriptionid"):  # a typo in -o is named
+        azure_provider.deploy(ref, {"subscriptionid": "s"})
 
 
-def test_deploy_of_unfinished_job_is_refused(azure_backend, azure_env, tmp_path):
+def test_deploy_of_unfinished_job_is_refused(azure_provider, azure_env, tmp_path):
     azure_env.arrange("slow")
-    ref = submit(azure_backend, tmp_path)
+    ref = submit(azure_provider, make_spec(tmp_path))
     with pytest.raises(InvalidRequest):
-        azure_backend.deploy(ref, {"subscription_id": "s", "resource_group": "r", "account": "a"})
+        azure_provider.deploy(ref, ARM)
 
 
-def test_azure_plan_mentions_training_type_and_hosting(tmp_path):
-    plan = AzureOpenAIBackend().plan(make_spec(tmp_path))
+def test_azure_plan_mentions_training_type_and_hosting(tmp_path, monkeypatch):
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://example.openai.azure.com")
+    monkeypatch.setenv("AZURE_OPENAI_AD_TOKEN", "entra-token-for-plan")
+    plan = Pipeline(AzureOpenAIProvider()).plan(make_spec(tmp_path))
     assert any(r.vendor_param == "trainingType" and r.vendor_value == 1 for r in plan.rows)
+    assert plan.request["trainingType"] == 1
     assert any("deploy" in n and "/hour" in n for n in plan.notes)
+    assert plan.location.endpoint == "https://example.openai.azure.com"
+    assert plan.location.extra["api_version"] == "2025-04-01-preview"

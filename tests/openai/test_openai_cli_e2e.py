@@ -162,3 +162,31 @@ def test_azure_train_then_deploy_prints_hourly_cost(fake, tmp_path):
     res = unitune(env, "undeploy", job["id"], *arm)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "arm-token-e2e" not in res.stdout + res.stderr
+
+
+def test_cli_plan_request_is_what_train_sends(fake, tmp_path):
+    """`unitune plan --json` prints the exact create body; `unitune train` then sends it (only
+    the placeholders differ) — through the CLI, the Client and the fake as a separate process."""
+    from tests.conformance.suite import same_except_placeholders
+
+    root = fake()
+    env = cli_env(root, tmp_path / "home")
+    lines = "".join(json.dumps({"messages": [{"role": "user", "content": f"q{i}"},
+                                             {"role": "assistant", "content": f"a{i}"}]}) + "\n"
+                    for i in range(20))
+    (tmp_path / "train.jsonl").write_text(lines, encoding="utf-8")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("name: cli plan\nmodels: {openai: gpt-4o-mini-2024-07-18}\n"
+                    "data: {train: train.jsonl, validation: 0.2}\nhyperparameters: {epochs: 2, "
+                    "seed: 4}\nmetadata: {team: ml}\nbackend_options: {openai: {today: "
+                    "2026-12-01, wandb: {project: p}}}\n", encoding="utf-8")
+    res = unitune(env, "plan", str(spec), "--backend", "openai", "--json")
+    assert res.returncode == 0, res.stdout + res.stderr
+    planned = json.loads(res.stdout)
+    assert planned["ready"] is True and planned["request"]["training_file"] == "<upload:train>"
+    res = unitune(env, "train", str(spec), "--backend", "openai")
+    assert res.returncode == 0, res.stdout + res.stderr
+    with urllib.request.urlopen(f"{root}/_fake/last_request", timeout=5) as resp:
+        sent = json.loads(resp.read())["body"]
+    assert sent["integrations"] == [{"type": "wandb", "wandb": {"project": "p"}}]
+    assert same_except_placeholders(planned["request"], sent) == []

@@ -3,17 +3,15 @@ handle with checkpoints."""
 from __future__ import annotations
 
 import base64
-import uuid
 
 import pytest
 
-from unitune.backends import SubmitContext
 from unitune.job import JobStatus
-from unitune.providers.openai import (OpenAIBackend, decode_result_file, metrics_from_event_data,
+from unitune.providers.openai import (OpenAIProvider, decode_result_file, metrics_from_event_data,
                                       parse_result_csv)
 from unitune.testing.openai_server import FakeOpenAIServer
 
-from openai_helpers import make_spec, no_sleep
+from openai_helpers import make_spec, submit
 
 LEGACY = """step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy
 1,1.95,0.55,,
@@ -62,12 +60,8 @@ def test_event_data_mapping():
 def _run(server, tmp_path, monkeypatch, *, n_valid=4):
     monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    be = OpenAIBackend(sleep=no_sleep, log=lambda _m: None)
-    key = f"ut-{uuid.uuid4().hex[:8]}"
-    (tmp_path / key).mkdir()
-    ref = be.submit(make_spec(tmp_path, n_valid=n_valid),
-                    SubmitContext(job_id=key, idempotency_key=key, work_dir=tmp_path / key))
-    return be, ref
+    be = OpenAIProvider(log=lambda _m: None)
+    return be, submit(be, make_spec(tmp_path, n_valid=n_valid))
 
 
 @pytest.mark.parametrize("variant,b64", [("openai", False), ("openai-full", False),
@@ -75,7 +69,7 @@ def _run(server, tmp_path, monkeypatch, *, n_valid=4):
 def test_metrics_from_both_csv_variants_end_to_end(tmp_path, monkeypatch, variant, b64):
     with FakeOpenAIServer(csv_variant=variant, result_base64=b64, steps=12) as server:
         be, ref = _run(server, tmp_path, monkeypatch)
-        while not (snap := be.get(ref)).status.is_terminal:
+        while not (snap := be.read(ref)).status.is_terminal:
             pass
         assert snap.status is JobStatus.SUCCEEDED
         # the CSV alone (events cleared) must give the full curve
@@ -92,7 +86,7 @@ def test_metrics_from_both_csv_variants_end_to_end(tmp_path, monkeypatch, varian
 def test_metrics_while_running_and_progress(tmp_path, monkeypatch):
     with FakeOpenAIServer(ticks={"running": 4}, steps=12) as server:
         be, ref = _run(server, tmp_path, monkeypatch)
-        while (snap := be.get(ref)).status is not JobStatus.RUNNING or snap.progress is None:
+        while (snap := be.read(ref)).status is not JobStatus.RUNNING or snap.progress is None:
             assert not snap.status.is_terminal
         assert snap.progress.total_steps == 12 and 0 < snap.progress.step < 12
         assert snap.progress.latest_loss is not None
@@ -105,7 +99,7 @@ def test_metrics_while_running_and_progress(tmp_path, monkeypatch):
 def test_model_handle_lists_checkpoints(tmp_path, monkeypatch):
     with FakeOpenAIServer(steps=12) as server:
         be, ref = _run(server, tmp_path, monkeypatch)
-        while not (snap := be.get(ref)).status.is_terminal:
+        while not (snap := be.read(ref)).status.is_terminal:
             pass
         job = server.jobs[ref.remote_id]
         assert snap.model.model_id == job.fine_tuned_model
