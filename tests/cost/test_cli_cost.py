@@ -136,7 +136,8 @@ def test_plan_missing_extra_still_estimates_and_names_the_extra(quickstart_copy,
     assert "Traceback" not in res.output
 
 
-def test_plan_refuses_after_lifecycle_cutoff(tmp_path):
+def test_plan_refuses_after_lifecycle_cutoff(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")  # without one: NOT READY
     write_chats(tmp_path / "d.jsonl", 30)
     spec = tmp_path / "s.yaml"
     spec.write_text("name: x\nmodels: {openai: gpt-4.1-nano}\ndata: {train: d.jsonl}\n")
