@@ -7,7 +7,8 @@ looked up by its idempotency key, and a lookup that fails never leads to a blind
 
 Settings come from the environment when not given: UNITUNE_RETRY_MAX (attempts after the first),
 UNITUNE_RETRY_BASE (first back-off, s), UNITUNE_RETRY_CAP (longest back-off, s),
-UNITUNE_RETRY_DEADLINE (give up after this many seconds of retrying, s).
+UNITUNE_RETRY_DEADLINE (give up after this many seconds of retrying, s), UNITUNE_CONNECT_DEADLINE
+(the same when the service cannot be reached at all, 60 s by default).
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ class RetryPolicy:
     base: float = 1.0  # first back-off without retry_after (s)
     cap: float = 60.0  # longest back-off (s)
     deadline: float = 600.0  # stop retrying after this long (s)
+    connect_deadline: float = 60.0  # stop sooner when the service cannot be reached at all (s)
     jitter: bool = True  # False: exactly base·2^attempt (tests that check the schedule)
     rng: random.Random = field(default_factory=random.Random, repr=False)
 
@@ -44,7 +46,15 @@ class RetryPolicy:
         p.base = num("UNITUNE_RETRY_BASE", p.base)
         p.cap = num("UNITUNE_RETRY_CAP", p.cap)
         p.deadline = num("UNITUNE_RETRY_DEADLINE", p.deadline)
+        p.connect_deadline = num("UNITUNE_CONNECT_DEADLINE", p.connect_deadline)
         return p
+
+    def deadline_for(self, exc: BackendError) -> float:
+        """No answer at all (connection refused, DNS, timeout: a BackendUnavailable without an
+        HTTP status) is given `connect_deadline`; a service that answers, `deadline`."""
+        if isinstance(exc, BackendUnavailable) and exc.status_code is None:
+            return min(self.deadline, self.connect_deadline)
+        return self.deadline
 
     def wait(self, attempt: int, exc: BaseException | None = None) -> float:
         """Seconds to wait before retry number `attempt` (0-based): the vendor's retry_after when
@@ -72,7 +82,7 @@ class RetryPolicy:
                 if not self.retryable(exc) or attempt >= self.max_retries:
                     raise
                 wait = self.wait(attempt, exc)
-                if clock.elapsed() + wait > self.deadline:
+                if clock.elapsed() + wait > self.deadline_for(exc):
                     raise _gave_up(what, exc, clock.elapsed()) from exc
                 log(f"{what}: {exc.message} — retry {attempt + 1}/{self.max_retries} in {wait:.2f}s")
                 attempt += 1
@@ -93,7 +103,7 @@ class RetryPolicy:
                 if not self.retryable(exc):
                     raise
                 wait = self.wait(attempt, exc)
-                if attempt >= self.max_retries or clock.elapsed() + wait > self.deadline:
+                if attempt >= self.max_retries or clock.elapsed() + wait > self.deadline_for(exc):
                     found = _last_look(lookup)
                     if found is not None:
                         log("the job was created although the answer was lost; using it")
@@ -134,10 +144,11 @@ class _Clock:
 
 
 def _gave_up(what: str, exc: BackendError, elapsed: float) -> BackendError:
+    unreachable = isinstance(exc, BackendUnavailable) and exc.status_code is None
+    knob = "UNITUNE_CONNECT_DEADLINE" if unreachable else "UNITUNE_RETRY_DEADLINE"
     err = BackendUnavailable(f"{what}: gave up after {elapsed:.0f}s of retries: {exc.message}",
                              backend=exc.backend, vendor_code=exc.vendor_code,
                              status_code=exc.status_code,
                              hint=(exc.hint or "") + ("; " if exc.hint else "")
-                             + "raise UNITUNE_RETRY_DEADLINE to wait longer")
-    err.retryable = False
-    return err
+                             + f"raise {knob} to wait longer")
+    return err  # still retryable in kind: the caller keeps the job's row for a later lookup

@@ -77,7 +77,10 @@ def map_error(exc: BaseException, action: str, backend: str, display: str,
                                   hint=f"retry; raise backend_options.{backend}.timeout for "
                                        "slow links")
     if openai is not None and isinstance(exc, openai.APIConnectionError):
-        return BackendUnavailable(clean(f"{display}: {action} failed: could not reach the API "
+        url = getattr(getattr(exc, "request", None), "url", None)
+        where = f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "") if url \
+            else "the API"
+        return BackendUnavailable(clean(f"{display}: {action} failed: cannot reach {where} "
                                         f"({exc.message})"), backend=backend,
                                   hint="check the network / base URL, then retry")
     if openai is not None and isinstance(exc, openai.OpenAIError):
