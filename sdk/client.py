@@ -49,16 +49,12 @@ class PollPolicy:
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "PollPolicy":
-        env = os.environ if env is None else env
+        from .options import env_number
+
         p = cls()
-
-        def num(name: str, default: float) -> float:
-            value = env.get(name)
-            return float(value) if value not in (None, "") else default
-
-        p.initial = num("UNITUNE_POLL_INITIAL", p.initial)
-        p.maximum = max(p.initial, num("UNITUNE_POLL_MAX", p.maximum))
-        p.factor = num("UNITUNE_POLL_FACTOR", p.factor)
+        p.initial = env_number("UNITUNE_POLL_INITIAL", p.initial, env)
+        p.maximum = max(p.initial, env_number("UNITUNE_POLL_MAX", p.maximum, env))
+        p.factor = env_number("UNITUNE_POLL_FACTOR", p.factor, env)
         return p
 
 

@@ -29,6 +29,20 @@ def env_options(backend: str, env: Mapping[str, str] | None = None) -> dict[str,
             if k.startswith(prefix) and len(k) > len(prefix)}
 
 
+def env_number(name: str, default: float, env: Mapping[str, str] | None = None) -> float:
+    """A numeric setting from the environment (`UNITUNE_POLL_MAX=30`); a bad value is an error
+    naming the variable, not a traceback."""
+    env = os.environ if env is None else env
+    value = env.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except ValueError:
+        raise SpecError(f"environment variable {name}={value!r} is not a number",
+                        hint=f"unset it or give a number, e.g. {name}={default:g}") from None
+
+
 def nearest(key: str, valid: list[str]) -> str | None:
     found = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
     return found[0] if found else None

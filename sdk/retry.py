@@ -12,7 +12,6 @@ UNITUNE_RETRY_DEADLINE (give up after this many seconds of retrying, s), UNITUNE
 """
 from __future__ import annotations
 
-import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -35,18 +34,14 @@ class RetryPolicy:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "RetryPolicy":
-        env = os.environ if env is None else env
+        from .options import env_number
+
         p = cls()
-
-        def num(name: str, default: float) -> float:
-            value = env.get(name)
-            return float(value) if value not in (None, "") else default
-
-        p.max_retries = int(num("UNITUNE_RETRY_MAX", p.max_retries))
-        p.base = num("UNITUNE_RETRY_BASE", p.base)
-        p.cap = num("UNITUNE_RETRY_CAP", p.cap)
-        p.deadline = num("UNITUNE_RETRY_DEADLINE", p.deadline)
-        p.connect_deadline = num("UNITUNE_CONNECT_DEADLINE", p.connect_deadline)
+        p.max_retries = int(env_number("UNITUNE_RETRY_MAX", p.max_retries, env))
+        p.base = env_number("UNITUNE_RETRY_BASE", p.base, env)
+        p.cap = env_number("UNITUNE_RETRY_CAP", p.cap, env)
+        p.deadline = env_number("UNITUNE_RETRY_DEADLINE", p.deadline, env)
+        p.connect_deadline = env_number("UNITUNE_CONNECT_DEADLINE", p.connect_deadline, env)
         return p
 
     def deadline_for(self, exc: BackendError) -> float:
