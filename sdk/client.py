@@ -263,7 +263,7 @@ class Client:
         and `watch` show what the vendor says rather than `queued`."""
         rec = self.registry.get_job(job_id)
         if not rec.submitted and not rec.is_terminal:
-            rec = self._reconcile(rec)
+            rec = self.reconcile(rec)
         if not rec.submitted or rec.is_terminal or rec.ref is None:
             return rec.to_job()
         snap = self.backend(rec.backend).get(rec.ref)
@@ -272,7 +272,7 @@ class Client:
             self._collect(rec.id)
         return rec.to_job()
 
-    def _reconcile(self, rec: JobRecord) -> JobRecord:
+    def reconcile(self, rec: JobRecord) -> JobRecord:
         """Ask the vendor whether it has an unconfirmed job (by its key, at its stored location),
         under the submit lease; a row another live process is submitting is left alone."""
         holder = self.registry.acquire_submit(rec.id)

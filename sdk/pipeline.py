@@ -304,7 +304,7 @@ class Pipeline:
         raise_for_problems(translation.problems, self.name, str(sub.spec.data_path("train")))
         request = translation.request
         if work_dir is not None:
-            from .registry import redact
+            from .redact import redact
 
             work_dir.mkdir(parents=True, exist_ok=True)
             (work_dir / "request.json").write_text(json.dumps(redact(request), indent=2,

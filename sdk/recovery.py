@@ -147,7 +147,7 @@ def recover(client: "Client", moved_aside: str | None = None) -> RecoverResult:
         if rec.submitted or rec.is_terminal:
             continue
         try:
-            again = client._reconcile(rec)
+            again = client.reconcile(rec)
         except UnituneError as exc:
             result.unreachable[rec.id] = exc.message
             continue
