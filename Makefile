@@ -6,6 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.unitune-installed
+STAMP_DEMO := $(VENV)/.unitune-demo-installed
 PYTEST_ARGS ?=
 
 # google-cloud-aiplatform pins google-genai<3, so the Vertex GAPIC client is tested in its own venv
@@ -15,10 +16,16 @@ STAMP_AIP := $(VENV_AIP)/.unitune-installed
 
 .PHONY: demo test install clean-venv bench
 
-$(STAMP): pyproject.toml constraints.txt
+# `make demo` installs what the demo runs (no experiment trackers: they double the install time);
+# `make test` installs everything, trackers and test tools included.
+$(STAMP_DEMO): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -c constraints.txt torch==2.13.0
+	$(PIP) install -q -c constraints.txt -e '.[demo]'
+	@touch $(STAMP_DEMO)
+
+$(STAMP): $(STAMP_DEMO)
 	$(PIP) install -q -c constraints.txt -e '.[all,dev]'
 	@touch $(STAMP)
 
@@ -32,7 +39,7 @@ $(STAMP_AIP): pyproject.toml
 
 install: $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP_DEMO)
 	$(VENV)/bin/unitune demo
 
 test: $(STAMP) $(STAMP_AIP)
