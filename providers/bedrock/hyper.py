@@ -5,6 +5,9 @@ Ranges and defaults come from the catalog (`ModelInfo.hyperparameters`, each wit
 allowed range; a field the family has no key for is shown as "not applied" with the reason.
 Vendor-only knobs (early stopping, Cohere's evalPercentage) go in
 `backend_options.bedrock.hyperparameters` under their vendor key and are range-checked the same way.
+A range the model's own documents do not give (`verified: false` in the catalog, e.g. Nova 2
+Lite's, copied from Nova 1) is never applied silently: its plan row and a warning say the range
+is unverified and where it was copied from.
 """
 from __future__ import annotations
 
@@ -71,7 +74,20 @@ def describe_range(r) -> str:
     else:
         span = "any value"
     default = f" (default {r.default})" if r.default is not None else ""
-    return f"{r.vendor_key} takes {span}{default}"
+    why = r.note or "not in this model's documents"
+    unverified = "" if getattr(r, "verified", True) else f" [range unverified: {why}]"
+    return f"{r.vendor_key} takes {span}{default}{unverified}"
+
+
+def _unverified(r, where: str, model: str) -> Problem | None:
+    """A warning when a value is checked against a range the model's documents do not give."""
+    if getattr(r, "verified", True):
+        return None
+    return Problem("hyperparameter_range_unverified", f"{where} is checked against an "
+                   f"unverified range for {model}: {describe_range(r)}", severity="warning",
+                   path=where, target=f"bedrock:{model}",
+                   hint="AWS may accept a different range for this model; check its "
+                        "customization documentation")
 
 
 def _check(r, value: Any, where: str, model: str) -> Problem | None:
@@ -136,7 +152,11 @@ def map_hyperparameters(spec, info, vendor: dict[str, Any], n_train: int | None)
             continue
         out.params[key] = fmt(value, r.type)
         out.effective[key] = float(value)
-        out.rows.append(PlanRow(where, value, key, out.params[key]))
+        warn = _unverified(r, where, model)
+        if warn:
+            out.problems.append(warn)
+        out.rows.append(PlanRow(where, value, key, out.params[key],
+                                note="range unverified" if warn else None))
 
     # warmup_ratio -> learningRateWarmupSteps = round(ratio × steps), steps from data and batch
     ratio = hp.warmup_ratio

@@ -29,8 +29,11 @@ class BedrockOptions(Options):
     bucket: Optional[str] = Field(default=None, description="S3 bucket for the data and the job's "
                                   "output, in the job's region (required to submit).")
     prefix: str = Field(default="unitune", description="Key prefix inside the bucket.")
-    region: Optional[str] = Field(default=None, description="AWS region of the job; default: the "
-                                  "AWS chain (AWS_REGION, profile), else the model's catalog region.")
+    region: Optional[str] = Field(default=None, description="AWS region of the job. Default: the "
+                                  "AWS chain's (AWS_REGION, profile) when the model tunes there, "
+                                  "else the model's tuning region (Llama, Claude: us-west-2; "
+                                  "Nova: us-east-1). A region the model does not tune in is "
+                                  "refused, naming the right one.")
     kms_key_id: Optional[str] = Field(default=None, description="KMS key for the uploads (SSE-KMS) "
                                       "and the custom model (customModelKmsKeyId).")
     vpc: Optional[Vpc] = Field(default=None, description="Run the job in these subnets / security "
@@ -40,6 +43,9 @@ class BedrockOptions(Options):
     hyperparameters: dict[str, Union[int, float, str]] = Field(
         default_factory=dict, description="Vendor-only hyperparameters by their Bedrock key "
         "(earlyStoppingPatience, evalPercentage…), range-checked against the catalog.")
+    ignore_lifecycle: bool = Field(default=False, description="Submit even when the catalog (or "
+                                   "`unitune models --refresh`) says the model is past its "
+                                   "tuning cut-off; the refusal becomes a warning.")
     retry_mode: Optional[str] = Field(default=None, description="Deprecated, ignored: botocore "
                                       "retries are off; unitune's one policy retries "
                                       "(UNITUNE_RETRY_MAX).")

@@ -64,14 +64,30 @@ class BedrockProvider:
         return model_info(spec, []) if spec is not None else None
 
     def locate(self, spec, options: BedrockOptions) -> Location:
-        """The region: the option, else the AWS chain's, else the model's first catalog region."""
+        """The region, decided here and stored with the job: the `region` option as given
+        (translate refuses it, naming the right region, when the model does not tune there);
+        else the AWS chain's region when the model tunes in it; else the model's tuning region
+        (a family that tunes in one region only — Llama and Claude in us-west-2 — is sent
+        there, never to the credentials' default region); else us-east-1."""
         from .aws import chain_region
 
         info = self._info(spec)
-        region = (options.region or chain_region(options.profile)
-                  or (info.regions[0] if info is not None and info.regions else DEFAULT_REGION))
-        return Location(backend=NAME, region=region,
-                        extra={"profile": options.profile} if options.profile else {})
+        tunes_in = list(info.regions) if info is not None and info.regions else []
+        chain = chain_region(options.profile)
+        if options.region:
+            region, source = options.region, "option"
+        elif chain and (not tunes_in or chain in tunes_in):
+            region, source = chain, "aws-chain"
+        elif tunes_in:
+            region, source = tunes_in[0], "model"
+        else:
+            region, source = DEFAULT_REGION, "default"
+        extra: dict[str, Any] = {"region_source": source}
+        if source == "model" and chain:
+            extra["chain_region"] = chain
+        if options.profile:
+            extra["profile"] = options.profile
+        return Location(backend=NAME, region=region, extra=extra)
 
     def data_target(self, spec, options: BedrockOptions) -> DataTarget:
         info = self._info(spec)

@@ -12,7 +12,6 @@ destination at plan time, the upload's result at submit). Pure: no SDK, no netwo
 """
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from unitune.backends import PlanRow
@@ -69,7 +68,7 @@ def translate(spec, prepared: Prepared, location: Location, options: BedrockOpti
     if info is None:
         return t
     _settings(t, options, location, info)
-    _capabilities(t, spec, info)
+    _capabilities(t, spec, info, options)
     known = ids.known
     job_name = naming.job_name_for(ids.key) if known else placeholder("job-name")
     t.put("jobName", job_name, "(unitune job id)", ids.job_id,
@@ -141,13 +140,21 @@ def _settings(t: Table, options: BedrockOptions, location: Location, info) -> No
                       path=f"backend_options.bedrock.{key}",
                       hint="use UNITUNE_RETRY_MAX / UNITUNE_RETRY_DEADLINE")
     if info.regions and location.region and location.region not in info.regions:
-        t.problem("region", f"{info.model} is tuned in {', '.join(info.regions)}; the region is "
-                  f"{location.region}", severity="warning", path="backend_options.bedrock.region",
-                  hint=f"set backend_options.bedrock.region: {info.regions[0]}",
+        # never submitted to a region the model does not tune in (the job would fail there)
+        t.problem("region", f"{info.model} can be fine-tuned only in "
+                  f"{', '.join(info.regions)}, not in {location.region}",
+                  path="backend_options.bedrock.region",
+                  hint=f"set backend_options.bedrock.region: {info.regions[0]} (or leave it unset: "
+                       "unitune then sends the job to the model's region)",
                   target=f"bedrock:{info.model}")
+    if location.extra.get("region_source") == "model" and location.extra.get("chain_region"):
+        t.notes.append(f"{info.model} tunes only in {', '.join(info.regions)}: the job goes to "
+                       f"{location.region}, not to the AWS chain's region "
+                       f"{location.extra['chain_region']} (the bucket must be in "
+                       f"{location.region} too)")
 
 
-def _capabilities(t: Table, spec, info) -> None:
+def _capabilities(t: Table, spec, info, options: BedrockOptions) -> None:
     target = f"bedrock:{info.model}"
     if spec.method != "sft" or (info.methods and spec.method not in info.methods):
         t.problem("unsupported_method", f"method {spec.method} is not available on Bedrock "
@@ -158,18 +165,10 @@ def _capabilities(t: Table, spec, info) -> None:
                   "on Bedrock (it picks its own method)", path="adapter.type",
                   hint="use adapter.type: lora (the default) and let Bedrock choose",
                   target=target)
-    life, today = info.lifecycle, date.today()
-    if life is None:
-        return
-    if life.new_jobs_until and life.new_jobs_until < today:
-        t.problem("model_retired", f"{info.model} stopped accepting new tuning jobs on "
-                  f"{life.new_jobs_until}", path=f"models.{NAME}", target=target,
-                  hint="pick a newer model (`unitune models --backend bedrock`)")
-    elif life.retires and life.retires < today:
-        t.problem("model_retired", f"{info.model} reportedly retired on {life.retires}"
-                  + ("" if life.verified else " (unverified)") + "; AWS may reject the job",
-                  severity="error" if life.verified else "warning", path=f"models.{NAME}",
-                  target=target, hint=life.note or "check the Bedrock model lifecycle page")
+    from unitune.cost.lifecycle import lifecycle_problems
+
+    # the one lifecycle rule: past its cut-off (or listed as not tunable / LEGACY) → refused
+    t.problems += lifecycle_problems(info, NAME, ignore=options.ignore_lifecycle)
 
 
 def _data(t: Table, spec, prepared: Prepared, info) -> None:

@@ -5,7 +5,6 @@ the model's lifecycle dates (a warning before the cut-off, a refusal after it un
 """
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from unitune.data.report import Problem
@@ -41,27 +40,13 @@ def model_info(backend: str, model: str) -> Any:
 
 
 def lifecycle_problems(backend: str, model: str, options: Any) -> list[Problem]:
-    """The shared lifecycle rule (`unitune.cost.lifecycle`) for this model."""
-    from unitune.cost.lifecycle import lifecycle_status
+    """The shared lifecycle rule (`unitune.cost.lifecycle.lifecycle_problems`): a warning naming
+    the gates and dates before a cut-off, a refusal (error) after it unless `ignore_lifecycle`.
+    "Today" is UNITUNE_TODAY (every backend) or, for these two, the older `today` option."""
+    from unitune.cost.lifecycle import lifecycle_problems as shared
 
-    info = model_info(backend, model)
-    if info is None or info.lifecycle is None:
-        return []
-    level, message = lifecycle_status(info, options.today or date.today())
-    if level == "ok":
-        return []
-    life = info.lifecycle
-    text = f"{message} [source: {life.source}, as of {life.as_of}]"
-    target, override = f"{backend}:{model}", f"backend_options.{backend}.ignore_lifecycle: true"
-    path = f"models.{backend}"
-    if level == "warning":
-        return [Problem("lifecycle_closing", text, severity="warning", path=path, target=target)]
-    if options.ignore_lifecycle:
-        return [Problem("lifecycle_closed", f"{text} — submitting anyway ({override})",
-                        severity="warning", path=path, target=target)]
-    return [Problem("unsupported_lifecycle", text, path=path, target=target,
-                    hint="run `unitune compare` and move the job with one flag "
-                         f"(`--backend vertex|bedrock|local`); to try anyway: {override}")]
+    return shared(model_info(backend, model), backend, ignore=options.ignore_lifecycle,
+                  today_=options.today)
 
 
 def spec_problems(backend: str, who: str, spec: Any, options: Any) -> list[Problem]:
@@ -83,6 +68,9 @@ def spec_problems(backend: str, who: str, spec: Any, options: Any) -> list[Probl
         add("unsupported_method", f"{model} cannot be trained with DPO on {who} (supported: "
             f"{', '.join(info.methods)})", "method", hint="pick a model with DPO (e.g. "
             "gpt-4.1-mini-2025-04-14), method: sft, or `unitune compare`")
+    caveat = (info.caveats if info is not None else {}).get(f"method:{spec.method}")
+    if caveat:  # the vendor's own sources disagree: say so, do not refuse
+        add("sources_disagree", caveat, "method", "warning")
     a = spec.adapter
     if a.type in REFUSED_ADAPTERS:
         add("unsupported_adapter", f"{who} cannot train a {a.type} adapter: it runs its own "

@@ -5,7 +5,8 @@
     locate(options)            → Location (non-secret: base URL / endpoint, org, project,
                                  api version, the key's variable name; stored with the job)
     missing(location, options) → Problems for settings that are not there (all at once)
-    body_rows(spec, options)   → vendor-only request fields as plan rows (Azure: trainingType)
+    body_rows(spec, options)   → vendor-only request fields as plan rows (Azure: trainingType,
+                                 for every job kind)
     client(location, options)  → an `openai` SDK client with its own retries OFF
     invoke_hint(model_id)      → how to call the tuned model
 
@@ -29,6 +30,14 @@ OPENAI_DEFAULT_URL = "https://api.openai.com/v1"
 # extras by key name, and "api_key…" / "auth" read as secrets there (the values are not secret)
 KEY_VARIABLE, IDENTITY = "key_variable", "identity"
 DEFAULT_AZURE_API_VERSION = "2025-04-01-preview"
+# trainingType values Microsoft documents (numeric and string forms): where training runs
+TRAINING_TYPES = {"1": "Standard: trains in the resource's region (data residency)",
+                  "standard": "Standard: trains in the resource's region (data residency)",
+                  "2": "Global: trains where capacity is, from many more regions",
+                  "globalstandard": "Global: trains where capacity is, from many more regions",
+                  "developer": "Developer: idle capacity, may be pre-empted, no residency",
+                  "developertier": "Developer: idle capacity, may be pre-empted, no residency",
+                  "datazone": "Data zone (US): trains within the data zone"}
 ENTRA_SCOPE = "https://cognitiveservices.azure.com/.default"
 
 
@@ -193,12 +202,14 @@ class AzureConnection:
         return out
 
     def body_rows(self, spec: Any, options: Any) -> list[PlanRow]:
-        if spec.method == "dpo":
-            return []
-        # without it Azure answers, misleadingly, that the model cannot be fine-tuned
+        # Sent for every job kind, DPO included (Microsoft's DPO how-to, 2026-10-07, sends
+        # "trainingType" with method dpo). Without it Azure answers, misleadingly, that the
+        # model cannot be fine-tuned. The string forms (globalstandard, developer…) pass through.
+        kind = TRAINING_TYPES.get(str(options.training_type).lower())
         return [PlanRow("backend_options.azure.training_type", options.training_type,
                         "trainingType", options.training_type,
-                        note="Azure requires it for supervised jobs")]
+                        note=f"{kind}; sent with every job kind" if kind else
+                        "sent as given with every job kind")]
 
     def notes(self, model: str, options: Any) -> list[str]:
         from .deploy import hosting_cost

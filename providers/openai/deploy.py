@@ -5,9 +5,17 @@ An Azure fine-tune is usable only through a deployment, billed per hour while it
 deletes the deployment. The bearer token comes from a provider-supplied callable, the variable
 named by `arm_token_env` (default AZURE_ARM_TOKEN), the `arm_token` option, or azure-identity,
 in that order.
+
+SKUs: `standard` → Standard, `globalstandard` → GlobalStandard, `developer` → `developertier`
+(Microsoft's deploy example for the Developer tier, which also uses ARM api-version
+2025-07-01-preview; that version is the default for it). What `deploy` used (the ARM coordinates,
+deployment name, SKU, API version — nothing secret) is stored with the job under
+UNITUNE_HOME/deployments/azure/, and put in the model handle's `artifacts`, so `undeploy` from
+any process finds the deployment without being given the options again.
 """
 from __future__ import annotations
 
+import json
 import os
 from typing import Any, Callable
 
@@ -20,7 +28,61 @@ from .checks import model_info
 from .naming import slug
 
 ARM_SCOPE = "https://management.azure.com/.default"
-SKU_NAMES = {"standard": "Standard", "globalstandard": "GlobalStandard", "developer": "Developer"}
+SKU_NAMES = {"standard": "Standard", "globalstandard": "GlobalStandard",
+             "developer": "developertier", "developertier": "developertier"}
+DEVELOPER_ARM_API_VERSION = "2025-07-01-preview"  # Microsoft's Developer-tier deploy example
+DEFAULT_ARM_API_VERSION = "2024-10-01"
+# the deploy options `undeploy` needs again (never a token)
+REMEMBERED = ("subscription_id", "resource_group", "account", "deployment_name", "arm_endpoint",
+              "arm_api_version", "sku")
+
+
+def arm_api_version(options: Any) -> str:
+    """The ARM api-version: the option, else the one the SKU needs."""
+    if options.arm_api_version:
+        return options.arm_api_version
+    return (DEVELOPER_ARM_API_VERSION if SKU_NAMES.get(options.sku.lower()) == "developertier"
+            else DEFAULT_ARM_API_VERSION)
+
+
+def _memory_path(job_id: str) -> Any:
+    import re
+
+    from unitune.paths import unitune_home
+
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", job_id)
+    return unitune_home() / "deployments" / "azure" / f"{safe}.json"
+
+
+def remember(job_id: str, options: Any, name: str) -> dict[str, Any]:
+    """Store what `deploy` used for job `job_id` (non-secret); returns it."""
+    import json
+
+    used = {k: getattr(options, k) for k in REMEMBERED if getattr(options, k) is not None}
+    used["deployment_name"] = name
+    used["arm_api_version"] = arm_api_version(options)
+    path = _memory_path(job_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(used, indent=2, sort_keys=True), encoding="utf-8")
+    return used
+
+
+def recalled(job_id: str) -> dict[str, Any]:
+    """What `deploy` stored for job `job_id` ({} when it never deployed from this UNITUNE_HOME)."""
+    import json
+
+    try:
+        data = json.loads(_memory_path(job_id).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in data.items() if k in REMEMBERED} if isinstance(data, dict) else {}
+
+
+def forget(job_id: str) -> None:
+    try:
+        _memory_path(job_id).unlink()
+    except OSError:
+        pass
 
 
 def hosting_cost(model: str | None, sku: str) -> tuple[float, str] | None:
@@ -76,7 +138,7 @@ def _arm(method: str, url: str, options: Any, token: str,
         return redact_text(text, extra=options, secrets=[token]) or ""
 
     try:
-        resp = httpx.request(method, url, params={"api-version": options.arm_api_version},
+        resp = httpx.request(method, url, params={"api-version": arm_api_version(options)},
                              headers={"Authorization": f"Bearer {token}"}, json=body,
                              timeout=options.timeout or 60.0)
     except httpx.HTTPError as exc:
@@ -125,19 +187,23 @@ def deploy(snap: Snapshot, endpoint: str | None, options: Any, dry_run: bool,
             "properties": {"model": {"format": "OpenAI", "name": model, "version": "1"}}}
     resp = _arm("PUT", url, options, _token(options, token_provider), body)
     state = ((resp.json() or {}).get("properties") or {}).get("provisioningState")
+    used = remember(snap.ref.remote_id, options, name)
     return ModelHandle(backend="azure", model_id=model, base_model=snap.model.base_model,
                        name=name, endpoint=f"{(endpoint or '').rstrip('/')}/openai/deployments/"
                        f"{name}", checkpoints=snap.model.checkpoints,
-                       artifacts={"deployment": name, "provisioning_state": str(state)},
+                       artifacts={"deployment": name, "provisioning_state": str(state),
+                                  "deploy_options": json.dumps(used, sort_keys=True)},
                        invoke=f'AzureOpenAI(...).chat.completions.create(model="{name}", '
                               'messages=[...])')
 
 
 def undeploy(snap: Snapshot, options: Any, token_provider: Callable[[], str] | None = None
              ) -> ModelHandle:
-    """DELETE the deployment of the job's tuned model (stops the hourly charge)."""
+    """DELETE the deployment of the job's tuned model (stops the hourly charge). `options`
+    already carry what `deploy` stored for the job (see `recalled`)."""
     if snap.model is None:
         raise InvalidRequest(f"job {snap.ref.remote_id} has no tuned model", backend="azure")
     url = _url(options, deployment_name(snap.model.model_id, options))
     _arm("DELETE", url, options, _token(options, token_provider))
+    forget(snap.ref.remote_id)
     return snap.model.model_copy(update={"endpoint": None, "artifacts": {}})

@@ -9,6 +9,15 @@
                                                  job up by its key before any re-create)
     other OpenAIError (e.g. missing key)       → AuthError
 
+A refusal of `jobs.create` that reads as the fine-tuning gate (OpenAI: HTTP 403 on create, or a
+message about self-serve fine-tuning not being available) becomes `FineTuningGated`, a
+PermissionDenied whose message names OpenAI's staged closure — the gates and their dates, from
+the catalog — and points at `unitune compare`, instead of a generic "the key lacks access". The
+exact body OpenAI sends then was not found in the vendor's documents or public issues (only that
+it is a permission error, e.g. github.com/ed-donner/llm_engineering issue 3258, 2026-05-26); the
+recognised shape is therefore ASSUMED: {"error": {"message", "type", "code"}} with status 403,
+or any status whose message matches GATE_WORDS.
+
 Every message goes through `unitune.redact.redact_text`, and the chained original's message is
 redacted too (it may be logged with a traceback). The SDK is imported only when a call is made.
 """
@@ -18,12 +27,49 @@ import sys
 from typing import Any, Callable, TypeVar
 
 from unitune.backends import import_sdk
-from unitune.errors import (AuthError, BackendError, BackendUnavailable, QuotaExceeded,
-                            UnituneError, from_http_status)
+import re
+
+from unitune.errors import (AuthError, BackendError, BackendUnavailable, PermissionDenied,
+                            QuotaExceeded, UnituneError, from_http_status)
 from unitune.redact import redact_text
 
 T = TypeVar("T")
 QUOTA_CODES = ("insufficient_quota", "quota_exceeded")
+CREATE_ACTION = "create the fine-tuning job"
+GATE_WORDS = re.compile(r"self[- ]serve fine[- ]tuning|fine[- ]tuning (is )?(no longer|not) "
+                        r"(available|accessible|enabled)|no longer (able|allowed) to create "
+                        r"fine[- ]tuning|winding down|wind[- ]down", re.IGNORECASE)
+
+
+class FineTuningGated(PermissionDenied):
+    """OpenAI refused to create a job because the organisation is gated out of fine-tuning."""
+
+
+def gates_text(backend: str = "openai") -> str:
+    """OpenAI's staged closure as one sentence, from the catalog (gates, last day, source)."""
+    try:
+        from unitune.catalog import models
+
+        lives = [m.lifecycle for m in models(backend) if m.lifecycle and m.lifecycle.gates]
+    except Exception:  # noqa: BLE001 - a broken catalog must not hide the vendor's refusal
+        lives = []
+    if not lives:
+        return "OpenAI is closing self-serve fine-tuning in stages"
+    life = max(lives, key=lambda lc: lc.new_jobs_until or lc.as_of)
+    steps = [f"from {g.since.isoformat()} {g.who}" for g in life.gates]
+    last = max((lc.new_jobs_until for lc in lives if lc.new_jobs_until), default=None)
+    if last is not None:
+        from datetime import timedelta
+
+        steps.append(f"from {(last + timedelta(days=1)).isoformat()} everyone")
+    return ("OpenAI is closing self-serve fine-tuning in stages and blocks new jobs for: "
+            + "; ".join(steps) + f" [source: {life.source}, as of {life.as_of.isoformat()}]")
+
+
+def _gated(status: int, message: str, action: str, backend: str) -> bool:
+    if backend != "openai" or action != CREATE_ACTION:
+        return False
+    return status == 403 or bool(GATE_WORDS.search(message or ""))
 
 
 def _hint(status: int, backend: str) -> str | None:
@@ -69,6 +115,14 @@ def map_error(exc: BaseException, action: str, backend: str, display: str,
         if exc.status_code == 429 and code in QUOTA_CODES:
             return QuotaExceeded(text, backend=backend, vendor_code=code, status_code=429,
                                  hint="check your plan and billing; waiting will not help")
+        if _gated(exc.status_code, message, action, backend):
+            return FineTuningGated(
+                clean(f"{display} refused to create the fine-tuning job (HTTP "
+                      f"{exc.status_code}): {message}. Your organisation appears to be gated "
+                      f"out of fine-tuning: {gates_text(backend)}."),
+                backend=backend, vendor_code=code, status_code=exc.status_code,
+                hint="run `unitune compare SPEC` to price the same job elsewhere, then move it "
+                     "with one flag (`unitune train SPEC --backend vertex|bedrock|azure|local`)")
         return from_http_status(exc.status_code, text, backend=backend, vendor_code=code,
                                 retry_after=_retry_after(exc) if exc.status_code == 429 else None,
                                 hint=_hint(exc.status_code, backend))

@@ -64,7 +64,8 @@ class _Common(Options):
     ignore_lifecycle: bool = Field(False, description="submit even after the model's cut-off "
                                    "date")
     today: Optional[date] = Field(None, description="evaluate lifecycle dates as of this ISO "
-                                  "date (default: the real date)")
+                                  "date (default: UNITUNE_TODAY, which every backend reads, "
+                                  "else the real date)")
     max_retries: Optional[int] = Field(None, ge=0, description="deprecated, not applied: SDK "
                                        "retries are always off; unitune's one retry policy "
                                        "is set with UNITUNE_RETRY_MAX")
@@ -99,22 +100,24 @@ class AzureOptions(_Common):
     auth: Optional[Literal["key", "entra"]] = Field(None, description="entra: a Microsoft Entra "
                                                     "token from azure-identity's "
                                                     "DefaultAzureCredential")
-    training_type: Union[int, str] = Field(1, description="`trainingType` sent with supervised "
-                                           "jobs (1 = standard; the string forms such as "
-                                           "globalstandard pass through)")
+    training_type: Union[int, str] = Field(1, description="`trainingType` sent with every job "
+                                           "(SFT and DPO): 1 = standard (regional), "
+                                           "globalstandard = Global training (many more "
+                                           "regions), developer; other strings pass through")
     # deployment (`unitune deploy`): Azure Resource Manager coordinates and settings
     subscription_id: Optional[str] = Field(None, description="deploy: Azure subscription id")
     resource_group: Optional[str] = Field(None, description="deploy: resource group")
     account: Optional[str] = Field(None, description="deploy: the Azure OpenAI resource name")
     sku: str = Field("standard", description="deploy: standard, globalstandard or developer "
-                     "(other names pass through)")
+                     "(sent as developertier; other names pass through)")
     capacity: int = Field(1, ge=1, description="deploy: capacity units")
     deployment_name: Optional[str] = Field(None, description="deploy: deployment name "
                                            "(default: derived from the tuned model id)")
     arm_endpoint: str = Field("https://management.azure.com", description="deploy: Resource "
                               "Manager root")
-    arm_api_version: str = Field("2024-10-01", description="deploy: Resource Manager API "
-                                 "version")
+    arm_api_version: Optional[str] = Field(None, description="deploy: Resource Manager API "
+                                           "version (default: 2025-07-01-preview for the "
+                                           "developer tier, which needs it; else 2024-10-01)")
     arm_token_env: str = Field("AZURE_ARM_TOKEN", description="deploy: variable holding a "
                                "Resource Manager bearer token (without one, azure-identity is "
                                "tried)")

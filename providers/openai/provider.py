@@ -207,6 +207,9 @@ class AzureOpenAIProvider:
                           self.arm_token_provider)
 
     def undeploy(self, ref: RemoteRef, options: dict[str, Any] | None = None) -> Any:
-        """Delete the deployment (stops the hourly charge)."""
-        return arm.undeploy(self.read(ref), self._deploy_options(options),
+        """Delete the deployment (stops the hourly charge), with the options `deploy` used for
+        this job (stored with it) under any given now."""
+        given = {k: v for k, v in (options or {}).items() if v is not None}
+        return arm.undeploy(self.read(ref), self._deploy_options({**arm.recalled(ref.remote_id),
+                                                                  **given}),
                             self.arm_token_provider)

@@ -40,6 +40,9 @@ class VertexOptions(Options):
                                                    "or the GAPIC aiplatform_v1 client")
     key_file: str | None = Field(None, description="service-account key or ADC file "
                                          "(default: Application Default Credentials)")
+    ignore_lifecycle: bool = Field(False, description="submit even when the catalog says the "
+                                   "model's tuning is past its cut-off (the refusal becomes a "
+                                   "warning)")
 
     @field_validator("client", mode="before")
     @classmethod

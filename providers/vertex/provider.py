@@ -8,12 +8,13 @@ adapter over its SDKs.
     translate       translate.py: the tuningJobs REST body and the plan rows, in one table
     upload          content-addressed GCS object (HEAD, then PUT only when absent)
     create          ONE POST …/tuningJobs through google-genai or GAPIC (retries off)
-    lookup          lists the location's jobs by the `unitune-key` label
+    lookup          lists the location's jobs by the `unitune_key` label
     read/cancel/metrics/events   from the RemoteRef alone (connection info in `ref.extra`)
 
-Metrics come from the job's `gcs_metrics_uri`; when a job only has its curves in Vertex AI
-Experiments, `metrics` raises MetricsUnavailable naming the experiment instead of returning an
-empty table. State mapping and its choices: states.py.
+Metrics: Google documents the tuning curves in Vertex AI Experiments (`TuningJob.experiment`),
+which unitune does not read; there is no documented metrics file format. When the job reports a
+`gcs_metrics_uri`, that file is read (format unverified, by column name); otherwise `metrics`
+raises MetricsUnavailable naming the experiment instead of returning an empty table. State mapping and its choices: states.py.
 """
 from __future__ import annotations
 

@@ -24,14 +24,26 @@ from unitune.provider import Ids, Location, Prepared, Translation, is_placeholde
 
 from .states import ADAPTER_SIZE_NAMES, ALL_ADAPTER_SIZES, nearest_adapter_size
 
-KEY_LABEL = "unitune-key"
-JOB_LABEL = "unitune-job"
+# Label keys with underscores: the idempotent lookup filters on `labels.<key>="<value>"`, and in
+# the AIP-160 list-filter grammar a "-" can read as negation, while [a-z0-9_] keys are plain
+# identifiers in every reading (GCP label keys allow both). Jobs labelled by earlier versions
+# (`unitune-key`) are not found by the new lookup.
+KEY_LABEL = "unitune_key"
+JOB_LABEL = "unitune_job"
 _LABEL_OK = re.compile(r"^[a-z0-9_-]{1,63}$")
 
+# learningRate / batchSize exist in SupervisedHyperParameters (REST v1, google-genai 3.x
+# CreateTuningJobConfig) but "only for open source models"; Gemini takes learningRateMultiplier.
+# A catalog model that accepts them lists learning_rate / batch_size in its hyperparameters.
+OPEN_MODEL_ONLY = {
+    "learning_rate": ("learningRate", "Gemini takes only learning_rate_multiplier: Vertex's "
+                      "learningRate is \"only available for open source models\" (REST v1 "
+                      "SupervisedHyperParameters; google-genai 3.x CreateTuningJobConfig)"),
+    "batch_size": ("batchSize", "Vertex chooses the batch size for Gemini: batchSize is \"only "
+                   "available for open source models\" (REST v1 SupervisedHyperParameters; "
+                   "google-genai 3.x CreateTuningJobConfig)"),
+}
 NOT_APPLIED = {
-    "learning_rate": "Gemini tuning takes only learning_rate_multiplier (a multiple of Vertex's "
-                     "default rate), not an absolute rate",
-    "batch_size": "Vertex chooses the batch size for Gemini supervised tuning",
     "warmup_ratio": "Vertex does not expose a warmup setting for Gemini tuning",
     "weight_decay": "Vertex does not expose weight decay for Gemini tuning",
     "seed": "Vertex takes no seed for Gemini tuning (unitune still uses it to split a "
@@ -68,8 +80,10 @@ def capabilities() -> Capabilities:
                      "in the model handle"),
         "adapter:lora": YES,
     }
-    for key in ("learning_rate", "batch_size", "seed", "warmup_ratio", "weight_decay"):
+    for key in ("seed", "warmup_ratio", "weight_decay"):
         features[key] = no(NOT_APPLIED[key])
+    for key, (_param, why) in OPEN_MODEL_ONLY.items():
+        features[key] = no(why + "; sent for catalog models that take it")
     for adapter in _ADAPTERS_NOT_OFFERED:
         features[f"adapter:{adapter}"] = no(
             f"Vertex tunes Gemini with LoRA-style adapters only (adapter_size); adapter {adapter} "
@@ -135,7 +149,7 @@ def translate(spec: Any, prepared: Prepared, location: Location, options: Any,
     t = _Table()
     model = spec.model_for("vertex")
     info = find_model("vertex", model)
-    _refusals(t, spec, model, info, location)
+    _refusals(t, spec, model, info, location, options)
 
     t.put("baseModel", model, "base_model", model)
     for which, param in (("train", "trainingDatasetUri"), ("validation", "validationDatasetUri")):
@@ -168,6 +182,7 @@ def translate(spec: Any, prepared: Prepared, location: Location, options: Any,
         t.put("supervisedTuningSpec.hyperParameters.learningRateMultiplier",
               hp.learning_rate_multiplier, "hyperparameters.learning_rate_multiplier",
               hp.learning_rate_multiplier)
+    open_model_hyperparameters(t, hp, info, location)
     allowed = sorted(info.adapter_sizes) if info and info.adapter_sizes else list(ALL_ADAPTER_SIZES)
     size, note = adapter_mapping(spec.adapter.r, model, allowed)
     t.put("supervisedTuningSpec.hyperParameters.adapterSize", ADAPTER_SIZE_NAMES[size],
@@ -205,7 +220,44 @@ def translate(spec: Any, prepared: Prepared, location: Location, options: Any,
     return Translation(request=t.body, rows=t.rows, problems=t.problems, notes=notes)
 
 
-def _refusals(t: _Table, spec: Any, model: str, info: Any, location: Location) -> None:
+def open_model_hyperparameters(t: _Table, hp: Any, info: Any, location: Location) -> None:
+    """learning_rate → learningRate, batch_size → batchSize where the catalog says the model
+    takes them (Vertex: open models only); otherwise "not applied" with the documented reason.
+    learningRate and learningRateMultiplier are mutually exclusive (an error when both are
+    set); the GAPIC aiplatform 2.7 v1 proto has neither field (not applied there)."""
+    takes = info.hyperparameters if info is not None else {}
+    for field, (param, why) in OPEN_MODEL_ONLY.items():
+        value = getattr(hp, field, None)
+        if value in (None, "auto"):
+            continue
+        where, vendor = f"hyperparameters.{field}", f"supervisedTuningSpec.hyperParameters.{param}"
+        if field not in takes:
+            t.skip(where, value, f"not applied: {why}", vendor)
+            t.problem("not_applied", f"{where} is not applied: {why}", severity="warning",
+                      path=where)
+            continue
+        if location.extra.get("client") == "aiplatform":
+            t.skip(where, value, "not applied: the aiplatform 2.7 v1 SupervisedHyperParameters "
+                   f"proto has no {param} field (use client: genai)", vendor)
+            t.problem("not_applied", f"{where} is not applied by the aiplatform client",
+                      severity="warning", path=where, hint="backend_options.vertex.client: genai")
+            continue
+        if field == "learning_rate" and hp.learning_rate_multiplier is not None:
+            t.problem("conflict", "learningRate and learningRateMultiplier are mutually "
+                      "exclusive on Vertex", path=where,
+                      hint="set hyperparameters.learning_rate or learning_rate_multiplier, "
+                           "not both")
+            continue
+        r = takes[field]
+        if (r.min is not None and value < r.min) or (r.max is not None and value > r.max):
+            t.problem("out_of_range", f"{where}={value} is outside {info.model}'s range "
+                      f"[{r.min}, {r.max}]", path=where)
+            continue
+        t.put(vendor, int(value) if r.type == "int" else float(value), where, value)
+
+
+def _refusals(t: _Table, spec: Any, model: str, info: Any, location: Location,
+              options: Any = None) -> None:
     caps = capabilities()
     for feature, path in ((f"method:{spec.method}", "method"),
                           (f"adapter:{spec.adapter.type}", "adapter.type")):
@@ -217,9 +269,15 @@ def _refusals(t: _Table, spec: Any, model: str, info: Any, location: Location) -
     if info is None:
         t.problem("unknown_model", f"{model!r} is not in unitune's Vertex catalog; limits and "
                   "prices are unknown", severity="warning", path="models.vertex",
-                  hint="tunable: gemini-2.5-flash, gemini-2.5-flash-lite, gemini-2.5-pro "
-                       "(`unitune models vertex`)")
-    elif info.regions and location.region not in info.regions:
+                  hint="tunable today: gemini-3.5-flash, gemini-3.1-flash-lite "
+                       "(`unitune models --backend vertex`)")
+    else:
+        from unitune.cost.lifecycle import lifecycle_problems
+
+        # the one lifecycle rule: Gemini 2.5 tuning is past its cut-off → refused (sources named)
+        t.problems += lifecycle_problems(info, "vertex",
+                                         ignore=bool(getattr(options, "ignore_lifecycle", False)))
+    if info is not None and info.regions and location.region not in info.regions:
         t.problem("region", f"{model} tuning is listed for {', '.join(info.regions)}, not "
                   f"{location.region}", severity="warning", path="backend_options.vertex.location",
                   hint="set backend_options.vertex.location")

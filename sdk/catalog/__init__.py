@@ -1,8 +1,14 @@
 """The model catalog: per backend/model prices, limits, data rules, hyperparameter ranges and
 lifecycle dates, loaded from dated YAML files in `catalog/data/` (one per backend).
 
-Facts are data, not code: every entry carries `source`, `as_of` and `verified`. Lookups accept
-exact ids, aliases and (for versioned ids) the longest matching prefix.
+Facts are data, not code: every entry carries `source`, `as_of` and `verified`; each file says
+when it was last checked as a whole (`as_of`, read by `catalog_as_of`). Lookups accept exact ids,
+aliases and (for versioned ids) the longest matching prefix.
+
+What a vendor reports live (`unitune models --refresh`, `catalog.discovery`) is cached under
+UNITUNE_HOME with its date and laid over the bundled entries by `models()` / `find_model()`: the
+vendor's own lifecycle word ("LEGACY", a fine-tuning deprecation date) wins over the bundled one.
+`load_catalog()` is the bundled data alone (the offline default).
 """
 from __future__ import annotations
 
@@ -87,6 +93,9 @@ class HyperparameterRange(_M):
     default: Any = None
     type: Literal["int", "float"] = "float"
     note: str | None = None
+    # False: the vendor's documents give no range for THIS model; the numbers are another
+    # model's (say which in `note`) and a check against them is shown as unverified
+    verified: bool = True
 
 
 class Duration(Sourced):
@@ -97,10 +106,38 @@ class Duration(Sourced):
     minutes_per_1m_tokens: tuple[float, float]
 
 
+class Gate(_M):
+    """A staged closure that applies to some callers only (OpenAI blocked organisations in
+    stages before closing fine-tuning for everyone): from `since`, `who` can no longer create
+    jobs. unitune cannot tell whether the caller is one of them, so a gate only warns."""
+
+    since: date
+    who: str
+
+
+class Disputed(_M):
+    """Another source's account of the same lifecycle, when the sources disagree: recorded
+    beside the primary one (with its own date) and named in every lifecycle message."""
+
+    source: str
+    as_of: date
+    new_jobs_until: date | None = None
+    retires: date | None = None
+    note: str | None = None
+
+
 class Lifecycle(Sourced):
     new_jobs_until: date | None = None  # last day new tuning jobs are accepted
     retires: date | None = None  # base model and its fine-tunes stop serving
     note: str | None = None
+    # The vendor's lifecycle state for TUNING, where a source states one: "not_tunable" (no
+    # longer in the vendor's fine-tunable list), "legacy" (the vendor's own word; may refuse new
+    # jobs), "retired". Applies from `as_of` (the first date unitune knows it) unless `since`.
+    status: Literal["active", "legacy", "not_tunable", "retired"] | None = None
+    since: date | None = None
+    vendor_words: str | None = None  # the vendor's own wording, quoted in refusals
+    gates: list[Gate] = Field(default_factory=list)
+    disputed: list[Disputed] = Field(default_factory=list)
 
 
 class ModelInfo(_M):
@@ -130,6 +167,11 @@ class ModelInfo(_M):
     bills_validation: bool = False  # validation tokens are billed too
     deprecated: bool = False  # legacy model: still listed, not recommended for new work
     duration: Duration | None = None  # cloud: rough job time model (local: computed from FLOPs)
+    # where the entry as a whole (ids, methods, limits) comes from; every bundled entry has both
+    source: str | None = None
+    as_of: date | None = None
+    # feature → a warning shown when a job uses it ("method:dpo": sources disagree whether …)
+    caveats: dict[str, str] = Field(default_factory=dict)
 
 
 class GpuPrice(Sourced):
@@ -142,24 +184,41 @@ class GpuPrice(Sourced):
 class Catalog(_M):
     models: list[ModelInfo]
     gpus: list[GpuPrice] = Field(default_factory=list)
+    as_of: dict[str, date] = Field(default_factory=dict)  # data file stem → when last checked
 
 
 @lru_cache(maxsize=1)
 def load_catalog() -> Catalog:
-    """Read and validate every YAML file under catalog/data (files may hold `models` and `gpus`)."""
+    """Read and validate every YAML file under catalog/data (files may hold `models`, `gpus`
+    and the file's own `as_of`)."""
     import yaml
 
     models: list[dict] = []
     gpus: list[dict] = []
+    as_of: dict[str, Any] = {}
     for path in sorted(DATA_DIR.glob("*.yaml")):
         doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         models.extend(doc.get("models", []))
         gpus.extend(doc.get("gpus", []))
-    return Catalog.model_validate({"models": models, "gpus": gpus})
+        if doc.get("as_of") is not None:
+            as_of[path.stem] = doc["as_of"]
+    return Catalog.model_validate({"models": models, "gpus": gpus, "as_of": as_of})
+
+
+def catalog_as_of(backend: str | None = None) -> date | None:
+    """When the bundled data (one backend's file, or the oldest of all) was last checked."""
+    dates = load_catalog().as_of
+    if backend is not None:
+        return dates.get(backend)
+    return min(dates.values()) if dates else None
 
 
 def models(backend: str | None = None) -> list[ModelInfo]:
-    return [m for m in load_catalog().models if backend is None or m.backend == backend]
+    """The catalog's entries (one backend's, or all), with what `unitune models --refresh` last
+    learned from the vendor laid over them."""
+    from .discovery import overlay
+
+    return [overlay(m) for m in load_catalog().models if backend is None or m.backend == backend]
 
 
 _VERSION_SUFFIX = re.compile(r"^[-:@.](v?\d[\w.:-]*|latest|preview[\w.:-]*)$")

@@ -1,7 +1,11 @@
 """`unitune compare`, `unitune plan` and `unitune models`: costs, translation tables, the catalog.
 
-Nothing here uploads or calls a vendor: `plan` asks the backend for its translation table
-(`backend.plan(spec)`), which by contract only reads local files.
+Nothing here uploads or calls a vendor, except `unitune models --refresh`, which asks each
+vendor what is tunable now (`catalog.discovery`) and caches the answer under UNITUNE_HOME.
+`plan` asks the backend for its translation table (`backend.plan(spec)`), which by contract only
+reads local files. `compare` ranks only runnable rows (a refused model gets no rank) and marks
+prices that no primary source confirmed ("≈ $x, unverified"); `models` warns when the bundled
+catalog was last checked more than STALE_DAYS ago.
 """
 from __future__ import annotations
 
@@ -51,6 +55,37 @@ def fmt_hours(rng: tuple[float, float] | None) -> str:
 
 def fmt_tokens(n: int | None) -> str:
     return "n/a" if n is None else f"{n:,}"
+
+
+STALE_DAYS = 90
+
+
+def fmt_training(row: Any) -> str:
+    """The training cell of `compare`: "≈ $x, unverified" when no primary source confirmed the
+    price (the catalog's `verified: false`)."""
+    text = fmt_usd(row.training_usd, row.training_usd_range)
+    if row.training_usd is not None and row.price_verified is False:
+        return f"≈ {text}, unverified"
+    return text
+
+
+def staleness(backend: str | None, today: Any = None) -> str | None:
+    """A warning when the bundled catalog (one backend's file, or the oldest) is older than
+    STALE_DAYS, else None."""
+    from ..catalog import catalog_as_of
+    from ..cost.lifecycle import today as lifecycle_today
+
+    as_of = catalog_as_of(backend)
+    if as_of is None:
+        return None
+    now = today or lifecycle_today()
+    age = (now - as_of).days
+    if age <= STALE_DAYS:
+        return None
+    return (f"the {'catalog' if backend is None else backend + ' catalog'} was last checked on "
+            f"{as_of.isoformat()} ({age} days ago, more than {STALE_DAYS}): vendors move — run "
+            "`unitune models --refresh` where the vendor lists its models, and re-check prices "
+            "and dates marked unverified")
 
 
 def _price_cell(price: Any) -> str:
@@ -109,7 +144,7 @@ def compare(
     from rich.table import Table
 
     table = Table(title=f"unitune compare: {spec.name}", title_justify="left", show_lines=True)
-    for col, kw in (("backend", {}), ("model", {"overflow": "fold"}),
+    for col, kw in (("#", {"justify": "right"}), ("backend", {}), ("model", {"overflow": "fold"}),
                     ("billable tokens", {"justify": "right"}), ("epochs", {"justify": "right"}),
                     ("training", {"justify": "right"}), ("rough time", {"justify": "right"}),
                     ("hosting/month", {"justify": "right"}), ("notes", {"overflow": "fold",
@@ -120,9 +155,10 @@ def compare(
         notes = list(r.notes)
         if r.hosting:
             notes.insert(0, f"hosting: {r.hosting}")
-        table.add_row(r.backend, r.model, fmt_tokens(r.billable_tokens),
+        table.add_row(str(r.rank) if r.rank else "—", r.backend, r.model,
+                      fmt_tokens(r.billable_tokens),
                       str(r.epochs) if r.epochs is not None else "n/a",
-                      fmt_usd(r.training_usd, r.training_usd_range), fmt_hours(r.hours_range),
+                      fmt_training(r), fmt_hours(r.hours_range),
                       hosting, "\n".join(f"• {n}" for n in notes),
                       style=None if r.runnable else "dim")
     out = console()
@@ -134,9 +170,14 @@ def compare(
     out.print("Token counts — " + "; ".join(f"{', '.join(sorted(set(b)))}: {m}"
                                              for m, b in by_method.items()),
               style="dim", markup=False)
-    out.print("Prices and times are estimates from the dated catalog (`unitune models`); figures "
-              "marked unverified must be re-checked. Local: GPU-hours at 25–50% MFU on the "
-              "cheapest fitting GPU. See docs/costs.md.", style="dim", markup=False)
+    refused = [r for r in rows if not r.runnable]
+    if refused:
+        out.print("Not ranked (refused or not runnable): " + ", ".join(
+            f"{r.backend}:{r.model}" for r in refused), style="dim", markup=False)
+    out.print("Prices and times are estimates from the dated catalog (`unitune models`); "
+              "\"≈ …, unverified\" prices are not confirmed by a primary source and must be "
+              "re-checked. Local: GPU-hours at 25–50% MFU on the cheapest fitting GPU. See "
+              "docs/costs.md.", style="dim", markup=False)
 
 
 @handle_errors
@@ -265,17 +306,23 @@ def _print_plan(result: Any) -> None:
 @handle_errors
 def models(
     backend: Optional[str] = typer.Option(None, "--backend", "-b", help="Only this backend."),
+    refresh: bool = typer.Option(False, "--refresh", help="Ask the vendor what is tunable now "
+                                 "(Bedrock, Azure, OpenAI) and cache it under UNITUNE_HOME; "
+                                 "the bundled catalog stays the offline default."),
     json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """The model catalog: training prices, hosting, limits and lifecycle dates (with sources)."""
     from ..catalog import gpus, models as catalog_models
     from ..cost.lifecycle import lifecycle_short
 
+    refreshed = _refresh(backend) if refresh else []
     rows = catalog_models(backend)
+    stale = staleness(backend)
     if json_out:
         print_json({"models": [m.model_dump(mode="json") for m in rows],
                     "gpus": [g.model_dump(mode="json") for g in gpus()]
-                    if backend in (None, "local") else []})
+                    if backend in (None, "local") else [],
+                    "stale": stale, "refreshed": refreshed})
         return
     if not rows:
         from ..backends import available_backends
@@ -285,6 +332,11 @@ def models(
 
     from .common import console
 
+    out = console()
+    for r in refreshed:
+        style = "green" if r["ok"] else "yellow"
+        out.print(f"[{style}]refresh {r['backend']}:[/] ", markup=True, end="")
+        out.print(r["message"], markup=False, highlight=False)
     table = Table(title="unitune model catalog (* = unverified)", title_justify="left")
     for col in ("backend", "model", "methods", "training", "hosting", "tokens/example",
                 "examples", "lifecycle"):
@@ -300,8 +352,9 @@ def models(
         table.add_row(m.backend, m.model + (" (legacy)" if m.deprecated else ""),
                       ",".join(m.methods), train, _hosting_cell(m), tok, ex,
                       lifecycle_short(m) or "")
-    out = console()
     out.print(table)
+    if stale:
+        out.print(f"[yellow]warning:[/] {stale}", markup=True, highlight=False)
     if backend in (None, "local"):
         gt = Table(title="GPU price table for local estimates (* = unverified)",
                    title_justify="left")
@@ -311,6 +364,41 @@ def models(
             gt.add_row(g.gpu, f"{g.usd_per_hour:g}" + ("" if g.verified else "*"),
                        f"{g.peak_bf16_tflops:g}", f"{g.memory_gb} GB", g.as_of.isoformat())
         out.print(gt)
+
+
+def _refresh(backend: str | None) -> list[dict[str, Any]]:
+    """Refresh one backend (or every refreshable one): a result line per backend; a vendor that
+    cannot be asked is reported, not fatal, unless it was the one backend asked for."""
+    from ..catalog import discovery
+    from ..errors import UnituneError
+
+    names = [backend] if backend else list(discovery.REFRESHABLE)
+    results: list[dict[str, Any]] = []
+    for name in names:
+        try:
+            found = discovery.refresh(name)
+        except UnituneError as exc:
+            if backend is not None and name not in discovery.NO_API:
+                raise
+            results.append({"backend": name, "ok": False, "message": exc.message})
+            continue
+        changed = _changed(name, found)
+        msg = (f"{len(found.models)} model(s) from {found.source} at {found.fetched_at}; "
+               f"cached in {discovery.cache_path(name)}")
+        if changed:
+            msg += "; lifecycle now from the vendor for: " + ", ".join(changed)
+        if found.note:
+            msg += f" ({found.note})"
+        results.append({"backend": name, "ok": True, "message": msg,
+                        "fetched_at": found.fetched_at, "changed": changed})
+    return results
+
+
+def _changed(backend: str, found: Any) -> list[str]:
+    from ..catalog import discovery, load_catalog
+
+    return [m.model for m in load_catalog().models
+            if m.backend == backend and discovery.verdict(m, found)]
 
 
 def _no_models(backend: str | None, known: list[str]) -> int:

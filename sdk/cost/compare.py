@@ -2,6 +2,8 @@
 
 The rows are the spec's `models` (backend → model); when the spec names none, the catalog's
 default set (`default: true`). The data is read once and counted once per distinct tokenizer.
+A row that cannot run (past its lifecycle cut-off, a method the model lacks) is listed after the
+others and never ranked (`rank` None): a refused model is never the "cheapest".
 """
 from __future__ import annotations
 
@@ -41,4 +43,9 @@ def compare(spec: Any, data: str | Path | None = None, *, backends: list[str] | 
         stats = counted.get(_counter_key(info)) if info is not None else None
         rows.append(estimate(spec, backend, model, stats, data=data, today=today))
     rows.sort(key=lambda r: r.sort_key)
+    rank = 0
+    for r in rows:
+        if r.runnable and r.training_usd is not None:
+            rank += 1
+            r.rank = rank
     return rows

@@ -82,6 +82,7 @@ class CostEstimate(BaseModel):
     lifecycle: str | None = None
     unsupported: list[str] = Field(default_factory=list)
     runnable: bool = True  # False: the method is unsupported or the model is past its cut-off
+    rank: int | None = None  # place in `compare` (1 = cheapest); None: refused / not runnable
     notes: list[str] = Field(default_factory=list)
 
     @property

@@ -253,10 +253,43 @@ def test_out_of_range_is_refused_at_check(aws, tmp_path):
     assert bad and "1–5" in bad[0].message and bad[0].path == "hyperparameters.epochs"
 
 
-def test_claude_retirement_is_a_warning_while_unverified(aws, tmp_path):
+@pytest.mark.parametrize("today, refused", [("2026-09-09", False), ("2026-09-10", True),
+                                            ("2026-09-11", True)])
+def test_claude_3_haiku_is_refused_from_its_end_of_life(aws, tmp_path, monkeypatch, today,
+                                                        refused):
+    monkeypatch.setenv("UNITUNE_TODAY", today)
     problems = check(make_spec(tmp_path, model=CLAUDE, n=40))
-    retired = [p for p in problems if p.code == "model_retired"]
-    assert retired and retired[0].severity == "warning" and "unverified" in retired[0].message
+    by = {p.code: p for p in problems}
+    if not refused:
+        assert by["lifecycle_closing"].severity == "warning"
+        assert "retire on 2026-09-10 (in 1 days)" in by["lifecycle_closing"].message
+        return
+    p = by["unsupported_lifecycle"]
+    assert p.severity == "error" and "retired on 2026-09-10" in p.message
+    assert "reached end of life" in p.message and "source:" in p.message
+    assert "custom-model-fine-tuning" in p.message  # the disagreeing source, named
+    assert "ignore_lifecycle" in p.hint
+
+
+@pytest.mark.parametrize("model", [TITAN, "cohere.command-text-v14:7:4k"])
+def test_titan_and_cohere_are_refused_as_no_longer_tunable(aws, tmp_path, monkeypatch, model):
+    monkeypatch.setenv("UNITUNE_TODAY", "2026-12-04")
+    problems = check(make_spec(tmp_path, model=model, n=40))
+    (p,) = [p for p in problems if p.code == "unsupported_lifecycle"]
+    assert "no longer in the vendor's list of fine-tunable models" in p.message
+    assert "as of 2026-12-04" in p.message
+    forced = check(make_spec(tmp_path, model=model, n=40, options={"ignore_lifecycle": True}))
+    assert [p.severity for p in forced if p.code == "lifecycle_closed"] == ["warning"]
+
+
+def test_a_range_the_model_documents_do_not_give_is_marked_unverified():
+    nova2 = find_model("bedrock", "amazon.nova-2-lite-v1:0:256k")
+    m = mapped({"epochs": 3}, nova2.model, n_train=100)
+    (w,) = [p for p in m.problems if p.code == "hyperparameter_range_unverified"]
+    assert w.severity == "warning" and "copied from Nova Micro/Lite/Pro" in w.message
+    assert {r.field: r.note for r in m.rows}["hyperparameters.epochs"] == "range unverified"
+    nova = mapped({"epochs": 3}, NOVA, n_train=100)
+    assert not [p for p in nova.problems if p.code == "hyperparameter_range_unverified"]
 
 
 def test_unknown_model_lists_the_known_ones(aws, tmp_path):

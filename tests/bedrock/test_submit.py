@@ -226,7 +226,8 @@ def test_llama_job_is_found_from_its_stored_location_only(aws, tmp_path):
                      hyper={"epochs": 2, "batch_size": 1, "learning_rate": 0.0001})
     p = pipe()
     sub = p.prepare_submission(spec)
-    assert sub.location == Location(backend="bedrock", region="us-west-2")
+    assert sub.location == Location(backend="bedrock", region="us-west-2",
+                                    extra={"region_source": "option"})
     ref = p.submit(sub, Ids("ut-west", "ut-west", spec.spec_hash()))
     assert ref.extra["region"] == "us-west-2" and ":us-west-2:" in ref.remote_id
     job = aws.job("ut-west", region="us-west-2")
@@ -240,14 +241,26 @@ def test_llama_job_is_found_from_its_stored_location_only(aws, tmp_path):
     assert BedrockProvider().read(found).raw_status == "InProgress"
 
 
-def test_region_defaults_to_the_chain_then_the_catalog(aws, tmp_path, monkeypatch):
+def test_a_one_region_family_is_sent_to_its_region_not_the_chains(aws, tmp_path, monkeypatch):
+    """Llama tunes only in us-west-2: with the AWS chain on us-east-1 the job is located (and
+    stored) in us-west-2, said in the plan; an explicit other region is refused, naming it."""
     provider, p = BedrockProvider(), pipe()
     spec = make_spec(tmp_path, model=LLAMA, n=100)
-    assert provider.locate(spec, p.options(spec)).region == "us-east-1"  # AWS_DEFAULT_REGION
+    loc = provider.locate(spec, p.options(spec))  # AWS_DEFAULT_REGION is us-east-1
+    assert loc.region == "us-west-2"
+    assert loc.extra == {"region_source": "model", "chain_region": "us-east-1"}
     plan = p.plan(spec)
-    assert any(x.code == "region" and x.severity == "warning" for x in plan.problems)
+    assert not any(x.code == "region" for x in plan.problems)
+    assert any("not to the AWS chain's region us-east-1" in n for n in plan.notes)
+    nova = make_spec(tmp_path, n=20)  # Nova tunes in us-east-1: the chain's region is kept
+    assert provider.locate(nova, p.options(nova)).extra == {"region_source": "aws-chain"}
     monkeypatch.delenv("AWS_DEFAULT_REGION")
     assert provider.locate(spec, p.options(spec)).region == "us-west-2"
+    wrong = make_spec(tmp_path, model=LLAMA, n=100, options={"region": "us-east-1"})
+    plan = p.plan(wrong)
+    (bad,) = [x for x in plan.problems if x.code == "region"]
+    assert bad.severity == "error" and not plan.ready
+    assert "only in us-west-2, not in us-east-1" in bad.message and "us-west-2" in bad.hint
 
 
 def test_importing_the_provider_does_not_import_boto3():
@@ -266,7 +279,7 @@ def test_profile_from_the_spec_travels_with_the_job(aws, tmp_path, monkeypatch):
     spec = make_spec(tmp_path, options={"profile": "tuning"})
     p = pipe()
     sub = p.prepare_submission(spec)
-    assert sub.location.extra == {"profile": "tuning"}
+    assert sub.location.extra == {"profile": "tuning", "region_source": "aws-chain"}
     ref = p.submit(sub, Ids("ut-profile", "ut-profile", spec.spec_hash()))
     assert ref.extra["profile"] == "tuning"
     # a later `unitune status` has no spec: the profile travels in the ref, credentials do not

@@ -28,8 +28,11 @@ def test_compare_quickstart_json_has_every_backend_sorted_by_cost(quickstart_cop
     assert res.exit_code == 0, res.output
     rows = json.loads(res.output)["rows"]
     assert {r["backend"] for r in rows} == BACKENDS
-    costs = [r["training_usd"] for r in rows if r["training_usd"] is not None]
-    assert costs == sorted(costs) and len(costs) == 5
+    ranked = [r for r in rows if r["rank"] is not None]
+    costs = [r["training_usd"] for r in ranked]
+    assert costs == sorted(costs) and len(costs) == 4  # vertex gemini-3.5-flash: no dated price
+    assert [r["rank"] for r in ranked] == [1, 2, 3, 4]
+    assert all(r["runnable"] for r in rows)  # the quickstart names a tunable model everywhere
     by = {r["backend"]: r for r in rows}
     assert by["openai"]["epochs"] == 3 and by["openai"]["token_exact"] is True
     # 10 % validation split off 120 examples
@@ -44,7 +47,7 @@ def test_compare_quickstart_json_has_every_backend_sorted_by_cost(quickstart_cop
 def test_compare_table_prints_one_row_per_backend(quickstart_copy):
     res = run("compare", str(quickstart_copy))
     assert res.exit_code == 0, res.output
-    for name in ("gpt-4.1-mini-2025-04-14", "amazon.nova-micro-v1:0:128k", "gemini-2.5-flash",
+    for name in ("gpt-4.1-mini-2025-04-14", "amazon.nova-micro-v1:0:128k", "gemini-3.5-flash",
                  "unitune/tiny-chat", "billable tokens", "hosting/month", "rough time"):
         assert name in res.output
     for backend in BACKENDS:
@@ -71,11 +74,13 @@ def test_compare_sorts_rows_that_cannot_run_last(tmp_path):
     write_chats(tmp_path / "d.jsonl", 30)
     spec = tmp_path / "s.yaml"
     spec.write_text("name: x\nmethod: dpo\nmodels: {openai: gpt-4.1, bedrock: nova-micro, "
-                    "vertex: gemini-2.5-flash-lite}\ndata: {train: d.jsonl}\n", encoding="utf-8")
+                    "vertex: gemini-3.1-flash-lite}\ndata: {train: d.jsonl}\n", encoding="utf-8")
     rows = json.loads(run("compare", str(spec), "--json").output)["rows"]
     # gpt-4.1 costs most but is the only one that takes DPO
     assert [r["backend"] for r in rows][0] == "openai" and rows[0]["runnable"]
+    assert rows[0]["rank"] == 1
     assert not any(r["runnable"] for r in rows[1:])
+    assert all(r["rank"] is None for r in rows[1:])  # never ranked
 
 
 def test_compare_missing_data_is_a_clean_error(tmp_path):
@@ -166,6 +171,32 @@ def test_models_lists_prices_limits_and_lifecycle():
     assert data["gpus"] and all("usd_per_hour" in g for g in data["gpus"])
     res = run("models", "--backend", "local")
     assert "GPU price table" in res.output and "H100" in res.output
+
+
+def test_compare_never_ranks_a_refused_model_and_marks_unverified_prices(tmp_path):
+    write_chats(tmp_path / "d.jsonl", 30)
+    spec = tmp_path / "s.yaml"
+    # gemini-2.5-flash-lite ($1.50/1M) would be the cheapest, but its tuning is retired
+    spec.write_text("name: x\nmodels: {vertex: gemini-2.5-flash-lite, openai: gpt-4.1-mini, "
+                    "bedrock: nova-micro}\ndata: {train: d.jsonl}\n", encoding="utf-8")
+    rows = json.loads(run("compare", str(spec), "--json").output)["rows"]
+    by = {r["backend"]: r for r in rows}
+    assert by["vertex"]["runnable"] is False and by["vertex"]["rank"] is None
+    assert by["vertex"]["lifecycle_level"] == "error" and rows[-1]["backend"] == "vertex"
+    assert {by["openai"]["rank"], by["bedrock"]["rank"]} == {1, 2}
+    text = run("compare", str(spec)).output
+    assert "Not ranked (refused or not runnable): vertex:gemini-2.5-flash-lite" in text
+    assert "≈ <$0.01, unverified" in text  # Bedrock's price is unverified
+
+
+def test_models_warns_when_the_catalog_is_older_than_90_days(monkeypatch):
+    monkeypatch.setenv("UNITUNE_TODAY", "2027-03-05")  # 91 days after the files' as_of
+    res = run("models", "--backend", "bedrock")
+    assert "last checked on 2026-12-04 (91 days ago" in res.output.replace("\n", " ")
+    monkeypatch.setenv("UNITUNE_TODAY", "2027-03-04")  # 90 days: not stale yet
+    assert "days ago" not in run("models", "--backend", "bedrock").output
+    data = json.loads(run("models", "--backend", "bedrock", "--json").output)
+    assert data["stale"] is None
 
 
 def test_models_unknown_backend():

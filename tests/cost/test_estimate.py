@@ -127,7 +127,9 @@ def test_unsupported_features_and_lifecycle_in_notes(tmp_path):
     assert "method dpo not supported" in text
     assert "adapter.type qlora not applied" in text
     assert "epochs=60 outside openai's range 1–50" in text
-    assert "new jobs stop 2027-01-06" in text and est.lifecycle_level == "warning"
+    # gpt-3.5-turbo-0125 shut down on 2026-10-23 (OpenAI's deprecations page): refused
+    assert "REFUSED: new jobs stopped 2026-10-23" in text and est.lifecycle_level == "error"
+    assert est.runnable is False
     late = estimate(spec, "openai", stats=TokenStats(train=[100] * 20), today=date(2027, 2, 1))
     assert late.lifecycle_level == "error" and late.notes[0].startswith("REFUSED")
 

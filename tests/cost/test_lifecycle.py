@@ -36,9 +36,12 @@ def test_unverified_dates_are_labelled():
 
 
 def test_models_without_dates_are_ok():
-    assert lifecycle_status(find_model("vertex", "gemini-2.5-flash"), date(2030, 1, 1)) == ("ok", "")
+    assert lifecycle_status(find_model("vertex", "gemini-3.5-flash"), date(2030, 1, 1)) == ("ok", "")
     assert lifecycle_short(find_model("local", "unitune/tiny-chat")) is None
 
 
 def test_short_form():
-    assert lifecycle_short(MINI, date(2026, 11, 28)) == "new jobs stop 2027-01-06, retires 2027-01-14"
+    assert lifecycle_short(MINI, date(2026, 11, 28)) == (
+        "new jobs stop 2027-01-06, retires 2027-01-14, gated for some orgs since 2026-07-02")
+    assert lifecycle_short(MINI, date(2026, 6, 1)) == (
+        "new jobs stop 2027-01-06, retires 2027-01-14, gated for some orgs since 2026-05-07")

@@ -59,9 +59,22 @@ def test_the_fake_refuses_training_type_from_openai(openai_env, tmp_path):
     assert "Unrecognized request argument supplied: trainingType" in str(info.value)
 
 
-def test_dpo_job_has_no_training_type(azure_provider, azure_env, tmp_path):
-    ref = submit(azure_provider, make_spec(tmp_path, method="dpo"))
-    assert "trainingType" not in azure_env.jobs[ref.remote_id].body
+def test_dpo_job_sends_training_type_too(azure_provider, azure_env, tmp_path):
+    """Microsoft's DPO how-to (2026-10-07) sends trainingType with method dpo; the string form
+    selects Global training. gpt-4o-mini is SFT-only on Azure, so DPO uses gpt-4.1-mini."""
+    spec = make_spec(tmp_path, method="dpo", models={"azure": "gpt-4.1-mini-2025-04-14"},
+                     backend_options={"azure": {"training_type": "globalstandard",
+                                                "poll_interval": 0.01}})
+    ref = submit(azure_provider, spec)
+    body = azure_env.jobs[ref.remote_id].body
+    assert body["trainingType"] == "globalstandard" and body["method"]["type"] == "dpo"
+
+
+def test_dpo_on_an_sft_only_azure_model_is_refused_before_upload(azure_provider, tmp_path):
+    from unitune.errors import Unsupported
+
+    with pytest.raises(Unsupported, match="does not train on preference pairs"):
+        submit(azure_provider, make_spec(tmp_path, method="dpo"))  # gpt-4o-mini: SFT only
 
 
 def test_null_result_files_while_running(azure_provider, azure_env, tmp_path):
@@ -164,7 +177,30 @@ def test_deploy_token_and_coordinates_from_the_environment(azure_env, tmp_path, 
                              "arm_endpoint": azure_env.endpoint, "sku": "developer"})
     (rid,) = azure_env.deployments
     assert rid.startswith("/subscriptions/sub-env/") and handle.artifacts["deployment"]
-    assert azure_env.deployments[rid]["sku"]["name"] == "Developer"
+    # Microsoft's Developer-tier example: SKU "developertier" with ARM api-version 2025-07-01-preview
+    assert azure_env.deployments[rid]["sku"]["name"] == "developertier"
+    puts = [r for r in azure_env.requests if r["method"] == "PUT"]
+    assert puts and "api-version=2025-07-01-preview" in puts[-1]["query"]
+
+
+def test_undeploy_reuses_the_options_deploy_used(azure_env, tmp_path):
+    """`undeploy` from a fresh provider (a new process) finds the deployment with no options:
+    what deploy used is stored with the job under UNITUNE_HOME."""
+    be = AzureOpenAIProvider(arm_token_provider=lambda: "arm-token", log=lambda _m: None)
+    ref = _succeeded(be, tmp_path)
+    handle = be.deploy(ref, {**ARM, "arm_endpoint": azure_env.endpoint, "sku": "developer",
+                             "deployment_name": "my-dep"})
+    assert set(azure_env.deployments) == {
+        "/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.CognitiveServices/"
+        "accounts/acct-1/deployments/my-dep"}
+    assert '"deployment_name": "my-dep"' in handle.artifacts["deploy_options"]
+    fresh = AzureOpenAIProvider(arm_token_provider=lambda: "arm-token", log=lambda _m: None)
+    fresh.undeploy(ref)  # no options given
+    assert not azure_env.deployments
+    deletes = [r for r in azure_env.requests if r["method"] == "DELETE"]
+    assert "api-version=2025-07-01-preview" in deletes[-1]["query"]
+    with pytest.raises(SpecError, match="subscription_id"):  # forgotten once removed
+        fresh.undeploy(ref)
 
 
 def test_deploy_needs_arm_coordinates(azure_provider, azure_env, tmp_path):

@@ -27,6 +27,19 @@ LOCATION = "us-central1"
 FAILURE = "Tuning failed: example 7 has an empty model turn (contents[1].parts[0].text)."
 
 
+# Gemini 2.5 tuning is past its cut-off by every dated source (Google's page: tuning blocked from
+# 2026-05-17, retired 2026-06-17; third-party trackers: 2026-10-20), so today it is refused. This
+# suite pins the wire contract of the models it was written against, so it evaluates lifecycle
+# dates as of 2026-04-01, before any of those dates; tests that check the refusal set
+# UNITUNE_TODAY themselves (test_lifecycle_and_hyperparameters.py, tests/catalog).
+SUITE_TODAY = "2026-04-01"
+
+
+@pytest.fixture(autouse=True)
+def _before_gemini_2_5_cutoffs(monkeypatch):
+    monkeypatch.setenv("UNITUNE_TODAY", SUITE_TODAY)
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "aiplatform: uses the GAPIC aiplatform_v1 client "
                             "(runs in .venv-aiplatform)")

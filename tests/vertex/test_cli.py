@@ -71,7 +71,7 @@ def test_plan_request_is_what_train_sends(cli, fake, tmp_path):
     spec = _spec(tmp_path)
     plan = json.loads(cli("plan", str(spec), "--json").stdout)
     assert plan["ready"] is True
-    assert plan["request"]["labels"]["unitune-key"].startswith("<")
+    assert plan["request"]["labels"]["unitune_key"].startswith("<")
     fake.arrange("slow")
     cli("train", str(spec), "--detach", "--json")
     sent = fake.creates(canonical=True)[-1]  # GAPIC's encoding read as the same values

@@ -43,6 +43,9 @@ CASES: dict[str, dict] = {
                            "api_version": "v1beta1"},
     "flash-not-applied": {"hyperparameters": {"epochs": 1, "learning_rate": 0.0001,
                                               "batch_size": 8, "seed": 3, "warmup_ratio": 0.1}},
+    # a model tunable today (Gemini 3.5 Flash): the same body shape, its own baseModel
+    "gemini-3-5-flash": {"models": {"vertex": "gemini-3.5-flash"},
+                         "hyperparameters": {"epochs": 2, "learning_rate_multiplier": 1.0}},
 }
 _URI = re.compile(rf"^gs://{BUCKET}/unitune/datasets/[0-9a-f]{{64}}\.jsonl$")
 
