@@ -1,8 +1,9 @@
 """`OpenAIProvider` and `AzureOpenAIProvider`: the Provider protocol over the `openai` SDK.
 
-Two small classes side by side, no inheritance between them: each holds its flavour's
-connection object (`connection.py`) and hands every call to the shared table (`translate.py`)
-and adapter (`jobs.py`). They differ only in the connection and in the optional protocols:
+Two small classes over one shared body (`_FineTuningJobs`; neither overrides the other's
+behaviour): each holds its flavour's connection object (`connection.py`), and every call goes
+to the shared table (`translate.py`) and adapter (`jobs.py`). They differ only in the
+connection, the options model and the optional protocols:
 both are `Pausable`; only Azure is `Deployable` (an Azure fine-tune is served through a billed
 deployment, `deploy.py`). Nothing is remembered between calls: later calls rebuild their
 connection from the `Location` in the RemoteRef and read credentials from the environment.
@@ -36,17 +37,17 @@ def _data_target(backend: str, spec: Any) -> DataTarget:
     return DataTarget(format=fmt, validate=f"{backend}:{spec.model_for(backend)}")
 
 
-class OpenAIProvider:
-    """OpenAI fine-tuning (`openai.OpenAI`); options: `OpenAIOptions`."""
+class _FineTuningJobs:
+    """What both flavours share, whole: the table (`translate.py`) and the job calls
+    (`jobs.py`) over the flavour's connection object. Only the connection, the options model
+    and the optional protocols differ between the two providers below."""
 
-    name = "openai"
+    name: ClassVar[str]
     extra: ClassVar[str | None] = "openai"
     requires: ClassVar[tuple[str, ...]] = ("openai",)
-    options_model: ClassVar[type[Options]] = OpenAIOptions
-
-    def __init__(self, *, client: Any = None, log: Callable[[str], None] | None = None) -> None:
-        self.conn = OpenAIConnection(client)
-        self.log = log or _stderr
+    options_model: ClassVar[type[Options]]
+    conn: Any
+    log: Callable[[str], None]
 
     def _session(self, location: Location, options: Any) -> Session:
         return Session(self.conn, self.conn.client(location, options), options, self.log)
@@ -114,14 +115,23 @@ class OpenAIProvider:
                 for j in jobs.recent(s, limit)]
 
 
-class AzureOpenAIProvider:
+class OpenAIProvider(_FineTuningJobs):
+    """OpenAI fine-tuning (`openai.OpenAI`); options: `OpenAIOptions`."""
+
+    name = "openai"
+    options_model = OpenAIOptions
+
+    def __init__(self, *, client: Any = None, log: Callable[[str], None] | None = None) -> None:
+        self.conn = OpenAIConnection(client)
+        self.log = log or _stderr
+
+
+class AzureOpenAIProvider(_FineTuningJobs):
     """Azure OpenAI fine-tuning (`openai.AzureOpenAI`, key or Microsoft Entra token) and
     deployments through Azure Resource Manager; options: `AzureOptions`."""
 
     name = "azure"
-    extra: ClassVar[str | None] = "openai"
-    requires: ClassVar[tuple[str, ...]] = ("openai",)
-    options_model: ClassVar[type[Options]] = AzureOptions
+    options_model = AzureOptions
 
     def __init__(self, *, client: Any = None, token_provider: Callable[[], str] | None = None,
                  arm_token_provider: Callable[[], str] | None = None,
@@ -129,71 +139,6 @@ class AzureOpenAIProvider:
         self.conn = AzureConnection(client, token_provider)
         self.arm_token_provider = arm_token_provider
         self.log = log or _stderr
-
-    def _session(self, location: Location, options: Any) -> Session:
-        return Session(self.conn, self.conn.client(location, options), options, self.log)
-
-    def _for(self, ref: RemoteRef) -> Session:
-        return self._session(location_of(ref), resolve_options(self.options_model, self.name))
-
-    # -- the table --------------------------------------------------------------------------------
-    def capabilities(self) -> Capabilities:
-        return capabilities(self.name, self.conn.display, pausable=isinstance(self, Pausable),
-                            deployable=isinstance(self, Deployable))
-
-    def locate(self, spec: Any, options: Any) -> Location:
-        return self.conn.locate(options)
-
-    def data_target(self, spec: Any, options: Any) -> DataTarget:
-        return _data_target(self.name, spec)
-
-    def translate(self, spec: Any, prepared: Prepared, location: Location, options: Any,
-                  ids: Ids) -> Translation:
-        return translate(self.conn, spec, prepared, location, options, ids)
-
-    # -- the adapter ------------------------------------------------------------------------------
-    def destination(self, file: PreparedFile, location: Location, options: Any) -> str:
-        return placeholder(f"upload:{file.which}")
-
-    def upload(self, file: PreparedFile, location: Location, options: Any) -> str:
-        return jobs.upload(self._session(location, options), file)
-
-    def still_there(self, uri: str, location: Location, options: Any) -> bool:
-        return jobs.still_there(self._session(location, options), uri)
-
-    def create(self, request: dict[str, Any], ids: Ids, location: Location,
-               options: Any) -> RemoteRef:
-        return remote_ref(location, jobs.create(self._session(location, options), request))
-
-    def lookup(self, key: str, location: Location, options: Any) -> RemoteRef | None:
-        found = jobs.lookup(self._session(location, options), key)
-        return remote_ref(location, found) if found else None
-
-    def read(self, ref: RemoteRef) -> Snapshot:
-        return jobs.on_job(self._for(ref), ref, "read the job", "retrieve")
-
-    def cancel(self, ref: RemoteRef) -> Snapshot:
-        return jobs.on_job(self._for(ref), ref, "cancel the job", "cancel")
-
-    def pause(self, ref: RemoteRef) -> Snapshot:
-        return jobs.on_job(self._for(ref), ref, "pause the job", "pause")
-
-    def resume(self, ref: RemoteRef) -> Snapshot:
-        return jobs.on_job(self._for(ref), ref, "resume the job", "resume")
-
-    def metrics(self, ref: RemoteRef) -> list[Metrics]:
-        return jobs.metrics(self._for(ref), ref.remote_id)
-
-    def events(self, ref: RemoteRef) -> list[Event]:
-        return jobs.events(self._for(ref), ref.remote_id)
-
-    def checkpoints(self, ref: RemoteRef) -> list[dict[str, Any]]:
-        return jobs.checkpoints(self._for(ref), ref.remote_id)
-
-    def list_remote(self, location: Location, options: Any, limit: int = 20) -> list[Snapshot]:
-        s = self._session(location, options)
-        return [jobs.snapshot(s, remote_ref(location, field(j, "id")), j)
-                for j in jobs.recent(s, limit)]
 
     # -- Deployable -------------------------------------------------------------------------------
     def _deploy_options(self, options: dict[str, Any] | None) -> Any:
