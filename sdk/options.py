@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from pydantic import ValidationError
 
 from .errors import SpecError
-from .redact import is_secret_key
+from .redact import is_secret_key, remember
 
 if TYPE_CHECKING:
     from .provider import Options
@@ -76,7 +76,7 @@ def resolve_options(model: type["Options"], backend: str, spec: "JobSpec | None"
                         hint=f"{backend} options: {', '.join(fields) or '(none)'}; "
                              "`unitune schema` documents each")
     try:
-        return model.model_validate(merged)
+        options = model.model_validate(merged)
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
@@ -91,6 +91,8 @@ def resolve_options(model: type["Options"], backend: str, spec: "JobSpec | None"
         raise SpecError(f"invalid {backend} option(s):\n" + "\n".join(lines),
                         field=f"backend_options.{backend}.{first}",
                         hint="`unitune schema` documents every option") from None
+    remember(options)  # a secret option from the spec is redacted like an environment one
+    return options
 
 
 def options_schema(model: type["Options"]) -> dict[str, Any]:

@@ -7,10 +7,13 @@ Everything unitune writes (registry rows, job folders, logs, error texts, `--jso
   `hf_token`, `clientSecret`, `password`, `credentials`, `openai_key`, `private`…) is replaced;
   `max_tokens`, `num_virtual_tokens` or `PWD` are not secrets (whole words are matched, and a
   directory is never a secret: paths in errors must still say which file);
-* by value: every secret-named environment variable's value (and any value passed in `extra`)
-  is replaced wherever it appears in text;
-* by shape: OpenAI-style keys (`sk-…`), `Bearer …` tokens, AWS secret-looking strings after
-  `aws_secret_access_key`, and the user:password part of URLs (`https://user:pass@host`).
+* by value: every secret-named environment variable's value (not a variable that names a file,
+  such as GOOGLE_APPLICATION_CREDENTIALS), every secret option and credential unitune loaded
+  (`remember`: the typed options do it for every provider) and any value passed in `extra`
+  is replaced wherever it appears in text; a later process knows only what it loads itself;
+* by shape: OpenAI-style keys (`sk-…`), `Bearer …` tokens, Google OAuth tokens (`ya29.…`), AWS
+  secret-looking strings after `aws_secret_access_key`, and the user:password part of URLs
+  (`https://user:pass@host`).
 """
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ _SHAPES = (
      lambda m: m.group(1) + REDACTED),
     (re.compile(r"([a-zA-Z][a-zA-Z0-9+.\-]*://)([^/\s:@]+):([^/\s@]+)@"),
      lambda m: f"{m.group(1)}{m.group(2)}:{REDACTED}@"),
+    (re.compile(r"\bya29\.[A-Za-z0-9_\-.]+"), lambda m: "ya29." + REDACTED),  # Google OAuth tokens
 )
 _MIN_SECRET = 6
 
@@ -43,30 +47,62 @@ def is_secret_key(name: str) -> bool:
     return any(w in _SECRET_WORDS for w in words) or bool(_SECRET_PAIR.search("_".join(words)))
 
 
-def secret_values(extra: Any = None) -> list[str]:
-    """Secret values known right now: secret-named environment variables, plus secret-named keys
-    (and `SecretStr` values) inside `extra`; longest first so overlapping values redact fully."""
-    values = [v for k, v in os.environ.items() if is_secret_key(k) and len(v) >= _MIN_SECRET]
+_REMEMBERED: set[str] = set()
+_PATH_WORDS = {"file", "path", "dir", "directory", "home"}
 
-    def walk(obj: Any) -> None:
-        if isinstance(obj, dict):
-            for k, v in obj.items():
+
+def _names_a_file(name: str) -> bool:
+    """`GOOGLE_APPLICATION_CREDENTIALS`, `AWS_SHARED_CREDENTIALS_FILE`: the variable holds a path
+    to a secret, not the secret; the path must stay readable in errors."""
+    words = [w for w in re.split(r"[^a-z0-9]+", name.lower()) if w]
+    return name.upper() == "GOOGLE_APPLICATION_CREDENTIALS" or bool(words and words[-1] in _PATH_WORDS)
+
+
+def _walk(obj: Any) -> list[str]:
+    """The secret values inside `obj`: secret-named keys' string values and `SecretStr`s, in
+    mappings, lists and pydantic models."""
+    values: list[str] = []
+
+    def walk(o: Any) -> None:
+        if isinstance(o, dict):
+            for k, v in o.items():
                 if isinstance(v, str) and is_secret_key(str(k)) and len(v) >= _MIN_SECRET:
                     values.append(v)
                 else:
                     walk(v)
-        elif isinstance(obj, (list, tuple)):
-            for v in obj:
+        elif isinstance(o, (list, tuple)):
+            for v in o:
                 walk(v)
-        elif hasattr(obj, "get_secret_value"):
-            v = obj.get_secret_value()
+        elif hasattr(o, "get_secret_value"):
+            v = o.get_secret_value()
             if isinstance(v, str) and len(v) >= _MIN_SECRET:
                 values.append(v)
-        elif hasattr(type(obj), "model_fields"):
-            walk({k: getattr(obj, k, None) for k in type(obj).model_fields})
+        elif hasattr(type(o), "model_fields"):
+            walk({k: getattr(o, k, None) for k in type(o).model_fields})
 
-    walk(extra)
-    return sorted(set(values), key=len, reverse=True)
+    walk(obj)
+    return values
+
+
+def remember(*objs: Any) -> None:
+    """Make secrets that did not come from the environment (a spec's `api_key` option, a loaded
+    credential's tokens) known to every later redaction in this process. A string is one secret;
+    a mapping, list or pydantic model gives its secret-named values and `SecretStr`s."""
+    for obj in objs:
+        if isinstance(obj, str):
+            if len(obj) >= _MIN_SECRET:
+                _REMEMBERED.add(obj)
+        elif obj is not None:
+            _REMEMBERED.update(_walk(obj))
+
+
+def secret_values(extra: Any = None) -> list[str]:
+    """Secret values known right now: secret-named environment variables (not those that name a
+    file), what `remember` was given, and the secrets inside `extra`; longest first so
+    overlapping values redact fully."""
+    values = [v for k, v in os.environ.items()
+              if is_secret_key(k) and not _names_a_file(k) and len(v) >= _MIN_SECRET]
+    return sorted({*values, *_REMEMBERED, *_walk(extra)}, key=len, reverse=True)
 
 
 def redact_text(text: str | None, extra: Any = None, secrets: Iterable[str] = ()) -> str | None:

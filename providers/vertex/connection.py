@@ -7,7 +7,9 @@ Credentials. Nothing secret is stored in a Location, a RemoteRef or the cache ke
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
 import threading
 from dataclasses import asdict, dataclass
@@ -17,6 +19,7 @@ from typing import Any
 from unitune.errors import AuthError, InvalidRequest, SpecError
 from unitune.job import RemoteRef
 from unitune.provider import Location
+from unitune.redact import remember
 
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 
@@ -97,14 +100,21 @@ def credentials(conn: Conn):
     from google.auth import exceptions as gexc
 
     try:
+        path = _credential_file(conn)
+        if path and Path(path).expanduser().is_file():  # its tokens and keys are secrets
+            with contextlib.suppress(OSError, ValueError):
+                remember(json.loads(Path(path).expanduser().read_text()))
         if conn.key_file:
-            return _from_file(Path(conn.key_file).expanduser())
-        creds, _ = google.auth.default(scopes=SCOPES)
+            creds = _from_file(Path(conn.key_file).expanduser())
+        else:
+            creds, _ = google.auth.default(scopes=SCOPES)
     except (gexc.GoogleAuthError, OSError, ValueError) as exc:
         raise AuthError(f"no usable Google credentials: {exc}", backend="vertex",
                         hint="run `gcloud auth application-default login`, or set "
                              "GOOGLE_APPLICATION_CREDENTIALS (or backend_options.vertex."
                              "key_file) to a service-account key file") from exc
+    remember(getattr(creds, "token", None), getattr(creds, "refresh_token", None),
+             getattr(creds, "client_secret", None))
     return creds
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from unitune.backends import YES, Capabilities, PlanRow, no
 from unitune.data.report import Problem
 from unitune.provider import Ids, Location, Prepared, Translation, is_placeholder, placeholder
+from unitune.redact import redact_text
 
 from .states import ADAPTER_SIZE_NAMES, ALL_ADAPTER_SIZES, nearest_adapter_size
 
@@ -105,7 +106,9 @@ def user_labels(metadata: dict[str, str]) -> dict[str, str]:
     for k, v in (metadata or {}).items():
         key = re.sub(r"[^a-z0-9_-]", "-", str(k).lower())[:63]
         if key and key[0].isalpha() and key not in (KEY_LABEL, JOB_LABEL):
-            labels[key] = re.sub(r"[^a-z0-9_-]", "-", str(v).lower())[:63]
+            # scrubbed first: mangled into a label, a URL's password no longer looks like one
+            value = redact_text(str(v)) or ""
+            labels[key] = re.sub(r"[^a-z0-9_-]", "-", value.lower())[:63]
     return dict(list(labels.items())[:60])
 
 

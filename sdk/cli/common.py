@@ -29,7 +29,23 @@ def console(stderr: bool = False):
     con = Console(stderr=stderr, highlight=False, soft_wrap=False)
     if not con.is_terminal and "COLUMNS" not in os.environ:
         con.width = PIPED_WIDTH
+    con.file = _Scrubbed(con.file)  # a backstop: nothing printed carries a known secret
     return con
+
+
+class _Scrubbed:
+    """A text stream whose writes pass through `redact_text` (everything else is delegated)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        from ..redact import redact_text
+
+        return self._stream.write(redact_text(text) or "")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def print_json(obj: Any) -> None:
@@ -53,7 +69,9 @@ def print_json(obj: Any) -> None:
         import json
 
         text = json.dumps(obj, default=default, indent=2, ensure_ascii=False)
-    sys.stdout.write(text + "\n")
+    from ..redact import redact_text
+
+    sys.stdout.write((redact_text(text) or text) + "\n")
     sys.stdout.flush()
 
 

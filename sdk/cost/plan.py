@@ -104,6 +104,7 @@ def build_plan(spec: Any, backend: str) -> PlanResult:
         result.model = p.model or model
         result.rows, result.uploads, result.notes = list(p.rows), list(p.uploads), list(p.notes)
         result.request, result.location = p.request, p.location
+        _scrub(result)
         result.validation = p.validation
         shown = {id(x) for x in (p.validation.problems if p.validation is not None else [])}
         result.problems = [x for x in p.problems if id(x) not in shown]
@@ -124,6 +125,22 @@ def build_plan(spec: Any, backend: str) -> PlanResult:
     except UnituneError as exc:
         result.estimate_note = f"estimate unavailable: {exc.message}"
     return result
+
+
+def _scrub(result: PlanResult) -> None:
+    """The plan is for display: no known secret or URL password in it, also where a narrow
+    table would wrap a value in the middle of one (the console's own scrubbing could not
+    match a split string)."""
+    import dataclasses
+
+    from ..redact import redact
+
+    result.request = redact(result.request)
+    if result.location is not None:
+        result.location = type(result.location).model_validate(
+            redact(result.location.model_dump(mode="json")))
+    result.rows = [dataclasses.replace(r, value=redact(r.value), vendor_value=redact(r.vendor_value))
+                   for r in result.rows]
 
 
 def _generic_validation(spec: Any, result: PlanResult) -> None:
