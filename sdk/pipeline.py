@@ -156,7 +156,7 @@ def prepare(spec: JobSpec, target: DataTarget) -> Prepared:
             if dropped:
                 first = dropped[0]
                 out.problems.append(_problem(
-                    "not_converted", f"{which}: {len(dropped)} line(s) cannot be converted to "
+                    "not_converted", f"{which}: {result.dropped} line(s) cannot be converted to "
                     f"{target.format} and would be left out; first: line {first.line}: "
                     f"{first.message}", file=origin[which], line=first.line,
                     hint=f"`unitune convert {origin[which]} --to {target.format}` lists them"))

@@ -13,6 +13,13 @@
 
 `count_example` adds the per-message framing the vendor bills (OpenAI: 3 tokens per message + the
 role's token, 1 per `name`, 3 to prime the reply; see FRAMING), not only the content.
+
+Work on one text is bounded: a text longer than `LONG_TEXT_CHARS` is counted in segments of about
+`SEGMENT_CHARS` (`segments`), cut where a word ends before a space or punctuation, where the
+tiktoken patterns split anyway, so the sum is exact. (Encoding a 20 MB text in one call costs
+tiktoken ~1 GB and time that grows faster than the length when the text has no such boundary.) A
+run longer than a segment with no word boundary at all (a base64 blob, `xxxx…`) is cut where it
+must be: each such cut may shift the count by a token or so.
 """
 from __future__ import annotations
 
@@ -25,7 +32,7 @@ import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 from .errors import MissingDependency, UnituneError
 
@@ -161,6 +168,47 @@ def load_encoding(name: str):
 
 
 # ---------------------------------------------------------------------------------------------
+# Long texts: counted in bounded segments
+
+LONG_TEXT_CHARS = 1 << 18  # texts longer than this are counted segment by segment
+SEGMENT_CHARS = 1 << 16  # about this long each
+# A letter followed by something that is neither a word character nor an apostrophe: where a
+# word ends. Checked further in `_cut` (marks, which the tiktoken patterns glue to letters).
+_WORD_END_RE = re.compile(r"[^\W\d_](?=[^\w'])")
+
+
+def _cut(text: str, start: int, size: int) -> int:
+    """Where the segment from `start` ends: the last word end in its second half (searched in
+    growing windows, so ordinary text costs a short scan), else `start + size`."""
+    import unicodedata
+
+    end = start + size
+    for width in (256, 4096, size // 2):
+        lo = max(start + 1, end - width)
+        best = -1
+        for m in _WORD_END_RE.finditer(text, lo - 1, end):
+            i = m.end()
+            if text[i - 1].isalpha() and not unicodedata.category(text[i]).startswith("M"):
+                best = i
+        if best > start:
+            return best
+    return end
+
+
+def segments(text: str, size: int = SEGMENT_CHARS) -> Iterator[str]:
+    """`text` in pieces of at most `size` characters, cut where a word ends (a letter followed by
+    a space or punctuation: the tiktoken patterns never join tokens across such a point, so the
+    pieces' counts add up to the whole's), or anywhere when a run has no word end. Lazy."""
+    start, n = 0, len(text)
+    while n - start > size:
+        end = _cut(text, start, size)
+        yield text[start:end]
+        start = end
+    if start < n:
+        yield text[start:]
+
+
+# ---------------------------------------------------------------------------------------------
 # Estimate for tokenizers that are not available offline.
 
 # Fitted with `calibrate()` against o200k_base by benchmarks/calibrate_estimate.py (see
@@ -202,7 +250,13 @@ def estimate_tokens(text: str, coef: dict[str, float] | None = None) -> int:
     if not text:
         return 0
     c = ESTIMATE_COEF if coef is None else coef
-    f = estimate_features(text)
+    if len(text) > LONG_TEXT_CHARS:  # bounded lists of matches: features summed per segment
+        f: dict[str, int] = {}
+        for seg in segments(text):
+            for k, v in estimate_features(seg).items():
+                f[k] = f.get(k, 0) + v
+    else:
+        f = estimate_features(text)
     return max(1, round(sum(c[k] * v for k, v in f.items())))
 
 
@@ -250,7 +304,10 @@ class TiktokenCounter:
         self._encode = self.encoding.encode_ordinary
 
     def count(self, text: str) -> int:
-        return len(self._encode(text)) if text else 0
+        if len(text) <= LONG_TEXT_CHARS:
+            return len(self._encode(text)) if text else 0
+        encode = self._encode
+        return sum(len(encode(seg)) for seg in segments(text))
 
 
 class HFCounter:
@@ -275,7 +332,14 @@ class HFCounter:
         self.method = f"exact (HF tokenizer {file})"
 
     def count(self, text: str) -> int:
-        return len(self.tokenizer.encode(text, add_special_tokens=False).ids) if text else 0
+        if not text:
+            return 0
+        encode = self.tokenizer.encode
+        if len(text) <= LONG_TEXT_CHARS:
+            return len(encode(text, add_special_tokens=False).ids)
+        # segments: bounded memory; exact for byte-level BPE pre-tokenizers, within a token per
+        # cut for others (e.g. SentencePiece's leading-space marker)
+        return sum(len(encode(seg, add_special_tokens=False).ids) for seg in segments(text))
 
 
 class EstimateCounter:

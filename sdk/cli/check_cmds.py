@@ -24,16 +24,16 @@ def console():
 def _run(file: str, targets: list[str], max_problems: int | None):
     from pathlib import Path
 
+    from ..data.reader import check_data_file
     from ..data.validate import resolve_targets, validate_file
     from ..errors import DataError
 
     resolved = resolve_targets(targets)  # unknown targets fail before the file is read
     p = Path(file)
-    if not p.exists():
-        raise fail(f"{file}: no such file", "check the path", EXIT_USAGE)
-    if p.is_dir():
-        raise fail(f"{file} is a directory, not a JSONL file", "name one .jsonl file",
-                   EXIT_USAGE)
+    try:
+        check_data_file(p)  # missing, a directory, or a device/pipe that would be read forever
+    except DataError as exc:
+        raise fail(exc.message, exc.hint, EXIT_USAGE) from None
     try:
         return validate_file(p, [t.info for t in resolved], max_problems=max_problems)
     except DataError as exc:  # unreadable (e.g. truncated gzip): a usage-level failure

@@ -18,7 +18,7 @@ def _stem(path: Path) -> tuple[str, str]:
     ext = ""
     if name.endswith(".gz"):
         name, ext = name[:-3], ".gz"
-    for suffix in (".jsonl", ".json", ".ndjson"):
+    for suffix in (".jsonl", ".json", ".ndjson", ".csv", ".tsv"):
         if name.endswith(suffix):
             return name[: -len(suffix)], ".jsonl" + ext
     return name, ".jsonl" + ext
@@ -35,7 +35,9 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @handle_errors
     def convert(
-        src: Path = typer.Argument(..., help="input JSONL (.jsonl or .jsonl.gz), any format"),
+        src: Path = typer.Argument(..., help="input JSONL (.jsonl or .jsonl.gz), any format; "
+                                             "also CSV/TSV with a header row, a JSON array or "
+                                             "pretty-printed JSON"),
         to: str = typer.Option(..., "--to", "-t", help=f"target format: {_TARGETS_HELP}"),
         out: Optional[Path] = typer.Option(None, "-o", "--output",
                                            help="output file (default: IN.<target>.jsonl)"),
@@ -43,7 +45,11 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
         show: int = typer.Option(10, "--show", help="problems listed per kind"),
     ) -> None:
-        """Convert a dataset into a vendor's training format, warning about anything lost."""
+        """Convert a dataset into a vendor's training format, warning about anything lost.
+
+        Lines that would not pass `unitune validate` once converted are not written (listed as
+        errors). CSV/TSV, JSON arrays and pretty-printed JSON are read too: `--to messages`
+        turns them into JSONL."""
         from ..data.convert import canonical_target, convert_file
 
         target = canonical_target(to)
@@ -69,7 +75,7 @@ def register(app: typer.Typer) -> None:
                     first = sample[0].message if sample else ""
                     say(f"  {code}: {n} line(s) (lines {lines}{more}) — {first}")
             if result.errors:
-                say(f"[bold red]{len(result.errors)} line(s) not written:[/]")
+                say(f"[bold red]{result.dropped} line(s) not written:[/]")
                 for p in result.errors[:show]:
                     say(f"  {_problem_line(p)}", markup=False)
                 if len(result.errors) > show:
@@ -116,7 +122,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json"),
         show: int = typer.Option(10, "--show", help="duplicates listed"),
     ) -> None:
-        """Remove duplicate examples, keeping the first of each."""
+        """Remove duplicate examples, keeping the first valid one of each group."""
         from ..data.split import dedupe_file
 
         if out is None:
@@ -133,6 +139,9 @@ def register(app: typer.Typer) -> None:
                   f"{result.output}")
         for line, first in result.duplicates[:show]:
             say(f"  line {line} repeats line {first}")
+        if result.preferred_valid:
+            say(f"{result.preferred_valid} group(s) kept a later valid line instead of an "
+                f"invalid first one")
         if result.removed > show:
             say(f"  … {result.removed - show} more (use --json)")
         if result.unparsed:

@@ -9,6 +9,13 @@ nothing is lost silently.
 
 Every target is also a readable input format, so `messages → X → messages` round-trips exactly
 wherever X can hold the example (see docs/data-formats.md for the table).
+
+`convert_file` never writes a line that `validate` of the output would reject: each rendered line
+is read back in the target's format and given the generic per-example checks
+(`validate.ExampleChecker`); a line that fails is listed in `result.errors` instead. A message left
+with nothing the target can carry (say, an image-only user turn going to Bedrock) refuses the
+example rather than dropping the turn. It also reads CSV/TSV files with a header row, JSON arrays
+and pretty-printed JSON (`reader.sniff_shape`), so such files can be turned into JSONL.
 """
 from __future__ import annotations
 
@@ -22,7 +29,7 @@ import orjson
 
 from ..errors import DataError
 from .example import Example, Message, PreferenceExample, ToolCall, text_of
-from .formats import BEDROCK_SCHEMA
+from .formats import BEDROCK_SCHEMA, OPENAI_PART_TYPES
 from .report import Problem, Report
 
 TARGETS = ("openai", "openai-dpo", "bedrock-converse", "bedrock-prompt-completion",
@@ -37,7 +44,17 @@ READ_BACK_FORMAT = {"openai": "messages", "openai-dpo": "openai-dpo",
                     "bedrock-claude": "bedrock-claude", "vertex": "vertex",
                     "messages": "messages", "alpaca": "alpaca", "trl-dpo": "trl-dpo"}
 
-_OPENAI_PART_TYPES = frozenset(("text", "image_url", "input_audio", "file"))
+_OPENAI_PART_TYPES = OPENAI_PART_TYPES
+
+
+class _Refuse(Exception):
+    """Raised by a renderer when the example cannot be written in the target at all (the
+    reason is already in the warnings)."""
+
+
+def _part_types(parts: list) -> str:
+    kinds = sorted({str(p.get("type", "text")) if isinstance(p, dict) else "text" for p in parts})
+    return ", ".join(kinds)
 
 
 class ConvertWarning(str):
@@ -87,16 +104,32 @@ def _call_out(c: ToolCall) -> dict:
     return d
 
 
-def _msg_out(m: Message, openai_only: bool = False, warn: _Warn | None = None) -> dict:
+def _openai_part(p: Any) -> Any:
+    """A content part as OpenAI takes it: text parts typed (`{"type": "text", "text": ...}`)."""
+    if isinstance(p, str):
+        return {"type": "text", "text": p}
+    if isinstance(p, dict) and "type" not in p and "text" in p:
+        return {"type": "text", **p}
+    return p
+
+
+def _msg_out(m: Message, openai_only: bool = False, warn: _Warn | None = None,
+             where: str = "") -> dict:
     d: dict[str, Any] = {"role": m.role}
     content = m.content
     if openai_only and isinstance(content, list) and warn is not None:
-        kept = [p for p in content if not isinstance(p, dict)
+        kept = [_openai_part(p) for p in content if not isinstance(p, dict)
                 or p.get("type", "text") in _OPENAI_PART_TYPES]
         if len(kept) != len(content):
+            if not kept and not m.tool_calls:
+                warn("dropped_content", f"{where or 'a message'} ({m.role}) holds only content "
+                                        f"parts OpenAI does not accept ({_part_types(content)})")
+                raise _Refuse
             warn("lossy_images", "content parts OpenAI does not accept (e.g. Bedrock/Vertex "
                                  "media references) were dropped")
-            content = kept or None
+        content = kept or None
+    elif isinstance(content, list):  # typed text parts: a `{"text"}` part would read as Bedrock
+        content = [_openai_part(p) for p in content]
     if content is not None or not m.tool_calls:
         d["content"] = content
     if m.name is not None:
@@ -111,7 +144,8 @@ def _msg_out(m: Message, openai_only: bool = False, warn: _Warn | None = None) -
 
 
 def _to_messages(ex: Example, openai_only: bool, warn: _Warn) -> dict:
-    out: dict[str, Any] = {"messages": [_msg_out(m, openai_only, warn) for m in ex.messages]}
+    out: dict[str, Any] = {"messages": [_msg_out(m, openai_only, warn, f"messages[{i}]")
+                                        for i, m in enumerate(ex.messages)]}
     if ex.tools is not None:
         out["tools"] = ex.tools
     if ex.parallel_tool_calls is not None:
@@ -120,12 +154,15 @@ def _to_messages(ex: Example, openai_only: bool, warn: _Warn) -> dict:
 
 
 def _to_openai_dpo(ex: PreferenceExample, warn: _Warn) -> dict:
-    inp: dict[str, Any] = {"messages": [_msg_out(m, True, warn) for m in ex.prompt]}
+    inp: dict[str, Any] = {"messages": [_msg_out(m, True, warn, f"input.messages[{i}]")
+                                        for i, m in enumerate(ex.prompt)]}
     if ex.tools is not None:
         inp["tools"] = ex.tools
     return {"input": inp,
-            "preferred_output": [_msg_out(m, True, warn) for m in ex.chosen],
-            "non_preferred_output": [_msg_out(m, True, warn) for m in ex.rejected]}
+            "preferred_output": [_msg_out(m, True, warn, f"preferred_output[{i}]")
+                                 for i, m in enumerate(ex.chosen)],
+            "non_preferred_output": [_msg_out(m, True, warn, f"non_preferred_output[{i}]")
+                                     for i, m in enumerate(ex.rejected)]}
 
 
 def _plain(msgs: list[Message], role: str) -> bool:
@@ -178,6 +215,12 @@ def _flatten(ex: Example, target: str, warn: _Warn, native_parts: frozenset = fr
         if isinstance(content, list):
             kept = [p for p in content if _keep_part(p, native_parts)]
             if len(kept) != len(content):
+                if not kept and not m.tool_calls and m.role in ("user", "assistant", "system"):
+                    # dropping the whole turn would leave a conversation that means something
+                    # else (e.g. one starting with the assistant): refuse the example instead
+                    warn("dropped_content", f"messages[{i}] ({m.role}) holds only content "
+                                            f"{target} cannot carry ({_part_types(content)})")
+                    raise _Refuse
                 warn("lossy_images", f"{target} cannot carry some content parts (images/files "
                                      "from another vendor); they were dropped")
             content = kept or None
@@ -349,7 +392,10 @@ def to_format(example: Example | PreferenceExample, to: str
     warn = _Warn()
     if isinstance(example, PreferenceExample):
         if to in ("openai", "openai-dpo"):
-            return _to_openai_dpo(example, warn), warn.items
+            try:
+                return _to_openai_dpo(example, warn), warn.items
+            except _Refuse:
+                return None, warn.items
         if to == "trl-dpo":
             return _to_trl_dpo(example, warn), warn.items
         warn("lossy_rejected", f"{to} is a supervised format: the preference pair was written as "
@@ -359,11 +405,14 @@ def to_format(example: Example | PreferenceExample, to: str
         warn("not_preference", f"{to} needs preference pairs (chosen and rejected replies); this "
                                "line is a supervised example")
         return None, warn.items
-    if to == "messages":
-        return _to_messages(example, False, warn), warn.items
-    if to == "openai":
-        return _to_messages(example, True, warn), warn.items
-    return _SFT_RENDERERS[to](example, warn), warn.items
+    try:
+        if to == "messages":
+            return _to_messages(example, False, warn), warn.items
+        if to == "openai":
+            return _to_messages(example, True, warn), warn.items
+        return _SFT_RENDERERS[to](example, warn), warn.items
+    except _Refuse:
+        return None, warn.items
 
 
 def from_format(obj: Any, fmt: str = "auto", line: int = 0
@@ -403,7 +452,8 @@ class ConvertResult:
 
     @property
     def dropped(self) -> int:
-        return len(self.errors)
+        """Lines not written (a line may have several errors)."""
+        return len({(p.line, p.file) for p in self.errors})
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "target": self.target, "output": self.output,
@@ -419,16 +469,37 @@ def _open_out(path: Path, gz: bool):
     return open(path, "wb", buffering=1 << 20)
 
 
+def _recheck(data: dict, line: int, checker: Any) -> list[Problem]:
+    """The errors `validate` would report for one written line: read back in the format it is
+    detected as, then the generic per-example checks."""
+    from .formats import detect_format, normalize
+
+    problems: list[Problem] = []
+    name = detect_format(data)
+    if name is None:
+        return [Problem(code="unknown_format", line=line,
+                        message="the converted line has the keys of no known format")]
+    back = normalize(data, name, line, problems)
+    errors = [p for p in problems if p.severity == "error"]
+    if back is not None and not errors:
+        errors = checker.errors(back)
+    return errors
+
+
 def convert_file(src: str | os.PathLike, to: str, dst: str | os.PathLike,
                  report: Report | None = None, fmt: str = "auto",
                  max_warnings: int | None = None) -> ConvertResult:
     """Convert every example of `src` into `to`, written to `dst` (`.gz` compresses).
 
-    Lines with structural errors, and examples the target cannot express, are skipped and listed
-    in `result.errors`; every lossy change is a warning with its line. Problems also go to
-    `report` when given. The output appears atomically (written to a temp file, then renamed).
+    Lines with structural errors, examples the target cannot express, and lines that would not
+    pass `validate` once converted (read back and re-checked) are skipped and listed in
+    `result.errors`; every lossy change, and every warning found while reading (e.g. an unknown
+    field, which is not carried over), is a warning with its line. Problems also go to `report`
+    when given. `src` may also be CSV/TSV with a header row, a JSON array or pretty-printed JSON.
+    The output appears atomically (written to a temp file, then renamed).
     """
     from .dataset import load_examples
+    from .validate import ExampleChecker
 
     to = canonical_target(to)
     src_p, dst_p = Path(src), Path(dst)
@@ -437,32 +508,53 @@ def convert_file(src: str | os.PathLike, to: str, dst: str | os.PathLike,
                         hint="write the converted file somewhere else (-o OUT)")
     read_rep = Report(file=str(src_p))
     result = ConvertResult(source=str(src_p), target=to, output=str(dst_p))
-    examples = load_examples(src_p, fmt=fmt, report=read_rep)
+    examples = load_examples(src_p, fmt=fmt, report=read_rep, other_shapes=True)
+    checker = ExampleChecker(str(src_p))
     if dst_p.parent and not dst_p.parent.exists():
         dst_p.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst_p.with_name(dst_p.name + ".tmp")
     counts = result.warning_counts
     dumps = orjson.dumps
+
+    def warning(p: Problem) -> None:
+        counts[p.code] = counts.get(p.code, 0) + 1
+        if max_warnings is None or len(result.warnings) < max_warnings:
+            result.warnings.append(p)
+        if report is not None:
+            report.add(p)
+
     try:
         with _open_out(tmp, dst_p.suffix == ".gz") as out:
             for ex in examples:
                 result.examples += 1
                 data, warns = to_format(ex, to)
+                refused: list[Problem] = []
+                if data is not None:
+                    refused = [Problem(code=e.code, severity="error", line=ex.line,
+                                       file=str(src_p), path=e.path, hint=e.hint,
+                                       message=f"not written: as {to}, this line would be "
+                                               f"invalid: {e.message}")
+                               for e in _recheck(data, ex.line, checker)]
                 for w in warns:
                     if data is None:
+                        hint = ("convert preference data to a preference target (openai-dpo, "
+                                "trl-dpo) and SFT data to the others")
+                        if w.code == "dropped_content":
+                            hint = "choose a target that carries this content, or remove it"
                         p = Problem(code=w.code, message=f"not written: {w}", severity="error",
-                                    line=ex.line, file=str(src_p),
-                                    hint="convert preference data to a preference target "
-                                         "(openai-dpo, trl-dpo) and SFT data to the others")
+                                    line=ex.line, file=str(src_p), hint=hint)
                         result.errors.append(p)
-                    else:
-                        counts[w.code] = counts.get(w.code, 0) + 1
-                        p = Problem(code=w.code, message=str(w), severity="warning",
-                                    line=ex.line, file=str(src_p))
-                        if max_warnings is None or len(result.warnings) < max_warnings:
-                            result.warnings.append(p)
+                        if report is not None:
+                            report.add(p)
+                    elif not refused:
+                        warning(Problem(code=w.code, message=str(w), severity="warning",
+                                        line=ex.line, file=str(src_p)))
+                if refused:
+                    result.errors.extend(refused)
                     if report is not None:
-                        report.add(p)
+                        for p in refused:
+                            report.add(p)
+                    continue
                 if data is not None:
                     out.write(dumps(data))
                     out.write(b"\n")
@@ -473,9 +565,17 @@ def convert_file(src: str | os.PathLike, to: str, dst: str | os.PathLike,
         if tmp.exists():
             tmp.unlink()
     result.format = read_rep.format
-    # structural problems found while reading: errors mean the line was skipped
+    # problems found while reading: errors mean the line was skipped; warnings (unknown fields,
+    # untyped parts) say what the output does not carry
     result.errors.extend(p for p in read_rep.problems if p.severity == "error")
     result.errors.sort(key=lambda p: p.line or 0)
+    read_warnings = [p for p in read_rep.problems if p.severity == "warning"]
+    if read_warnings:
+        for p in read_warnings:
+            counts[p.code] = counts.get(p.code, 0) + 1
+            if max_warnings is None or len(result.warnings) < max_warnings:
+                result.warnings.append(p)
+        result.warnings.sort(key=lambda p: p.line or 0)
     if report is not None:
         report.problems.extend(read_rep.problems)
         report.examples += read_rep.examples

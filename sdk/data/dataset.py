@@ -10,7 +10,7 @@ from __future__ import annotations
 import gzip
 import os
 import zlib
-from pathlib import Path
+from itertools import chain
 from typing import Iterator
 
 import orjson
@@ -19,7 +19,8 @@ from ..errors import DataError
 from .example import Example, PreferenceExample
 from .formats import FORMATS, NORMALIZERS, TOP_KEYS, Ctx, _type_name, canonical_format, \
     compatible, detect_format
-from .reader import iter_raw_lines, parse_line
+from .reader import RawLine, check_data_file, iter_raw_lines, iter_records, parse_line, \
+    shape_problem, sniff_shape
 from .report import Problem, Report
 
 # Lines read while the format is still unknown (none of them detectable yet) are held here;
@@ -41,16 +42,11 @@ def resolve_format(fmt: str) -> str:
 
 
 def _check_readable(path: str | os.PathLike) -> None:
-    p = Path(path)
-    if not p.exists():
-        raise DataError(f"{p}: no such file", hint="check the path (relative paths are resolved "
-                                                   "from the current directory)")
-    if p.is_dir():
-        raise DataError(f"{p} is a directory, not a JSONL file", hint="name one .jsonl file")
+    check_data_file(path)
 
 
-def load_examples(path: str | os.PathLike, fmt: str = "auto", report: Report | None = None
-                  ) -> Iterator[Example | PreferenceExample]:
+def load_examples(path: str | os.PathLike, fmt: str = "auto", report: Report | None = None,
+                  *, other_shapes: bool = False) -> Iterator[Example | PreferenceExample]:
     """Yield the examples of a JSONL file, one line at a time.
 
     - `fmt="auto"` detects the format from the first line that looks like one; a later line in a
@@ -58,6 +54,9 @@ def load_examples(path: str | os.PathLike, fmt: str = "auto", report: Report | N
     - Every problem goes to `report` (its `format` is set to the detected format and `examples`
       counts the non-blank lines read); lines with an error are skipped.
     - Without a report, the first error raises `DataError` (warnings are dropped).
+    - A file that is not JSONL (CSV/TSV, a JSON array, pretty-printed JSON; see
+      `reader.sniff_shape`) is one `not_jsonl` error naming the command that converts it, unless
+      `other_shapes` (what `unitune convert` passes): then its records are read as lines.
     """
     _check_readable(path)
     fmt = resolve_format(fmt)
@@ -65,7 +64,38 @@ def load_examples(path: str | os.PathLike, fmt: str = "auto", report: Report | N
     rep = report if report is not None else Report(file=str(path))
     if rep.file is None:
         rep.file = str(path)
-    return _iterate(path, fmt, rep, strict)
+    return _iterate(path, fmt, rep, strict, other_shapes)
+
+
+def _source(path, rep: Report, strict: bool, other_shapes: bool) -> Iterator[RawLine]:
+    """The file's lines; when its first non-blank line shows it is not JSONL, either its records
+    (`other_shapes`) or nothing but one `not_jsonl` problem. (A chain, not a generator: no cost
+    per line.)"""
+    lines = iter_raw_lines(path)
+    first = next(lines, None)
+    if first is None:
+        return iter(())
+    data = first.data
+    if data[:1] == b"{" and data[-1:] == b"}":  # an object (or a broken line): no second parse
+        obj: object = {}
+    else:
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            obj = None
+    if type(obj) is not dict:
+        kind = sniff_shape(path, first, obj)
+        if kind is not None:
+            lines.close()  # type: ignore[attr-defined]
+            if other_shapes:
+                return iter_records(path, kind)
+            p = shape_problem(rep.file or path, kind, first.number)
+            rep.add(p)
+            rep.examples += 1
+            if strict:
+                _raise(p)
+            return iter(())
+    return chain((first,), lines)
 
 
 def _raise(problem: Problem) -> None:
@@ -75,7 +105,8 @@ def _raise(problem: Problem) -> None:
     raise DataError(f"{where}: {problem.message}", hint=problem.hint)
 
 
-def _iterate(path, fmt: str, rep: Report, strict: bool) -> Iterator[Example | PreferenceExample]:
+def _iterate(path, fmt: str, rep: Report, strict: bool, other_shapes: bool = False
+             ) -> Iterator[Example | PreferenceExample]:
     file = rep.file
     problems = rep.problems
     file_fmt: str | None = None if fmt == "auto" else fmt
@@ -106,7 +137,7 @@ def _iterate(path, fmt: str, rep: Report, strict: bool) -> Iterator[Example | Pr
         return None if ctx.failed else ex
 
     try:
-        for raw in iter_raw_lines(path):
+        for raw in _source(path, rep, strict, other_shapes):
             rep.examples += 1
             number = raw.number
             try:

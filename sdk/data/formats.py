@@ -134,15 +134,85 @@ class Ctx:
         self.error("wrong_type", path,
                    f"`{path}` must be {expected}, got {_type_name(value)}")
 
-    def empty(self, path: str) -> None:
-        self.error("empty_field", path, f"`{path}` is empty")
+    def empty(self, path: str, value: Any = "") -> None:
+        if type(value) is _STR and value:
+            self.error("empty_field", path, f"`{path}` holds only whitespace",
+                       hint="write the text, or remove the example")
+        else:
+            self.error("empty_field", path, f"`{path}` is empty")
 
     def unknown_keys(self, obj: dict, allowed: frozenset, prefix: str = "") -> None:
+        """Keys outside `allowed`: a warning each, or an error when the key is a misspelling of
+        an allowed key the object lacks (`inpqt` for `input`: as written its value is lost)."""
+        if allowed.issuperset(obj):
+            return
         for key in obj:
             if key not in allowed:
                 path = f"{prefix}.{key}" if prefix else str(key)
-                self.warning("unknown_field", path,
-                             f"unknown field `{path}` (ignored by unitune)")
+                meant = _misspelling_of(str(key), allowed, obj)
+                if meant is not None:
+                    where = f"{prefix}.{meant}" if prefix else meant
+                    self.error("misspelled_field", path,
+                               f"unknown field `{path}`: did you mean `{where}`? (as written, "
+                               f"its value is ignored)",
+                               hint=f"rename `{key}` to `{meant}`")
+                else:
+                    self.warning("unknown_field", path,
+                                 f"unknown field `{path}` (ignored by unitune)")
+
+
+# Keys never taken for a misspelling: metadata whose loss changes nothing that is trained.
+_NOT_MISSPELT = frozenset(("id",))
+_misspelling_cache: dict[tuple[str, frozenset], str | None] = {}
+
+
+def _edit_distance(a: str, b: str, limit: int) -> int:
+    """Optimal-string-alignment distance (insert, delete, substitute, swap neighbours), or
+    `limit + 1` as soon as it is certainly over `limit`."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        if min(cur) > limit:
+            return limit + 1
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+def _misspelling_of(key: str, allowed: frozenset, obj: dict) -> str | None:
+    """The allowed key (absent from `obj`) that `key` is a typo of, or None: the same up to
+    case and `-`/`_`, or one edit away (two for keys longer than six characters)."""
+    cache_key = (key, allowed)
+    if cache_key in _misspelling_cache:
+        meant = _misspelling_cache[cache_key]
+    else:
+        meant = None
+        folded = key.lower().replace("-", "").replace("_", "")
+        for cand in sorted(allowed):
+            if cand in _NOT_MISSPELT or len(cand) < 4:
+                continue
+            if folded == cand.lower().replace("_", ""):
+                meant = cand
+                break
+            limit = 1 if len(cand) <= 6 else 2
+            if _edit_distance(key.lower(), cand.lower(), limit) <= limit:
+                meant = cand
+                break
+        if len(_misspelling_cache) < 4096:
+            _misspelling_cache[cache_key] = meant
+    return meant if meant is not None and meant not in obj else None
+
+
+def _blank(text: str) -> bool:
+    """Empty or only whitespace."""
+    return not text or text.isspace()
 
 
 def _type_name(value: Any) -> str:
@@ -162,6 +232,16 @@ def _dumps(value: Any) -> str:
 _MSG_KEYS = frozenset(("role", "content", "name", "tool_calls", "tool_call_id", "weight",
                        "function_call", "refusal"))
 _TOP_MESSAGES = frozenset(("messages", "tools", "parallel_tool_calls", "functions"))
+
+
+# Content-part types a message may hold: OpenAI's, and the media parts the Bedrock and Vertex
+# readers produce (so `messages` data converted from them reads back). The value under the type's
+# own key is an object (a string for `refusal`).
+OPENAI_PART_TYPES = frozenset(("text", "image_url", "input_audio", "file", "refusal"))
+VENDOR_PART_TYPES = frozenset(("image", "video", "document", "fileData", "inlineData"))
+PART_TYPES = OPENAI_PART_TYPES | VENDOR_PART_TYPES
+_PART_HINT = ("content parts are text, image_url, input_audio, file or refusal (OpenAI); image, "
+              "video, document (Bedrock); fileData, inlineData (Vertex)")
 
 
 def _content_parts(parts: list, path: str, ctx: Ctx) -> list | None:
@@ -191,7 +271,44 @@ def _content_parts(parts: list, path: str, ctx: Ctx) -> list | None:
                 ctx.wrong(f"{path}[{j}].text", "a string", text)
         elif type(ptype) is not _STR:
             ctx.wrong(f"{path}[{j}].type", "a string", ptype)
+        elif ptype not in PART_TYPES:
+            ctx.error("unknown_part_type", f"{path}[{j}].type",
+                      f"unknown content part type {ptype!r}", hint=_PART_HINT)
+        else:
+            ppath = f"{path}[{j}].{ptype}"
+            value = part.get(ptype, _MISSING)
+            if value is _MISSING or value is None:
+                ctx.missing(ppath, f" (a {ptype} part)")
+            elif ptype == "refusal":
+                if type(value) is not _STR:
+                    ctx.wrong(ppath, "a string", value)
+            elif type(value) is not _DICT:
+                ctx.wrong(ppath, "an object", value)
+            elif ptype == "image_url":
+                url = value.get("url", _MISSING)
+                if url is _MISSING or url is None:
+                    ctx.missing(f"{ppath}.url")
+                elif type(url) is not _STR:
+                    ctx.wrong(f"{ppath}.url", "a string", url)
+                elif not url.strip():
+                    ctx.empty(f"{ppath}.url", url)
     return parts
+
+
+def _blank_parts(parts: list) -> bool:
+    """True when content parts hold no media and their text is blank."""
+    for part in parts:
+        if type(part) is _STR:
+            if not _blank(part):
+                return False
+        elif type(part) is _DICT:
+            ptype = part.get("type", "text")
+            if ptype != "text":
+                return False
+            text = part.get("text")
+            if type(text) is _STR and not _blank(text):
+                return False
+    return True
 
 
 def _tool_calls(calls: Any, path: str, ctx: Ctx) -> list[ToolCall] | None:
@@ -263,10 +380,17 @@ def _message_slow(m: dict, path: str, ctx: Ctx) -> Message | None:
             ctx.missing(f"{path}.content", f" ({role} message)" if role else "")
         content = None
     elif type(content) is _STR:
-        if not content and not tool_calls:
-            ctx.empty(f"{path}.content")
+        if _blank(content) and not tool_calls:
+            ctx.empty(f"{path}.content", content)
     elif type(content) is _LIST:
+        failed = ctx.failed
+        ctx.failed = False
         content = _content_parts(content, f"{path}.content", ctx)
+        if content is not None and not ctx.failed and not tool_calls and _blank_parts(content):
+            ctx.error("empty_field", f"{path}.content",
+                      f"`{path}.content` has no text (its parts are empty or only whitespace)",
+                      hint="write the text, or remove the example")
+        ctx.failed = ctx.failed or failed
     else:
         ctx.wrong(f"{path}.content", "a string or a list of content parts", content)
         content = None
@@ -278,15 +402,19 @@ def _message_slow(m: dict, path: str, ctx: Ctx) -> Message | None:
     if tcid is not None and type(tcid) is not _STR:
         ctx.wrong(f"{path}.tool_call_id", "a string", tcid)
         tcid = None
-    weight = m.get("weight")
-    if weight is not None and (type(weight) is not int):
+    weight = m.get("weight", _MISSING)
+    if weight is _MISSING:
+        weight = None
+    elif weight is None:
+        ctx.error("bad_weight", f"{path}.weight", "`weight` is null, not 0 or 1",
+                  hint="write 0 (do not train on this reply) or 1, or leave `weight` out")
+    elif type(weight) is not int:
         if type(weight) is float and weight in (0.0, 1.0):
             weight = int(weight)
         else:
             ctx.wrong(f"{path}.weight", "0 or 1", weight)
             weight = None
-    if len(m) > 2:
-        ctx.unknown_keys(m, _MSG_KEYS, path)
+    ctx.unknown_keys(m, _MSG_KEYS, path)
     return Message(role, content, name, tool_calls, tcid, weight)
 
 
@@ -308,7 +436,8 @@ def parse_messages(lst: Any, path: str, ctx: Ctx) -> list[Message]:
             if len(m) == 2:
                 role = m.get("role")
                 content = m.get("content")
-                if type(role) is _STR and type(content) is _STR and role and content:
+                if type(role) is _STR and type(content) is _STR and role and content \
+                        and not content.isspace():
                     append(Message(role, content))
                     continue
             msg = _message_slow(m, f"{path}[{i}]", ctx)
@@ -363,9 +492,10 @@ def norm_bedrock_claude(obj: dict, ctx: Ctx) -> Example | None:
         if type(system) is not _STR:
             ctx.wrong("system", "a string", system)
         elif system:
+            if system.isspace():
+                ctx.empty("system", system)
             msgs.insert(0, Message("system", system))
-    if len(obj) > 2:
-        ctx.unknown_keys(obj, _TOP_CLAUDE)
+    ctx.unknown_keys(obj, _TOP_CLAUDE)
     return Example(msgs, line=ctx.line)
 
 
@@ -375,8 +505,8 @@ def norm_bedrock_claude(obj: dict, ctx: Ctx) -> Example | None:
 def _req_str(obj: dict, key: str, ctx: Ctx, allow_empty: bool = False) -> str | None:
     value = obj.get(key, _MISSING)
     if type(value) is _STR:
-        if not value and not allow_empty:
-            ctx.empty(key)
+        if _blank(value) and not (allow_empty and not value):
+            ctx.empty(key, value)
         return value
     if value is _MISSING or value is None:
         ctx.missing(key)
@@ -388,6 +518,8 @@ def _req_str(obj: dict, key: str, ctx: Ctx, allow_empty: bool = False) -> str | 
 def _opt_str(obj: dict, key: str, ctx: Ctx) -> str | None:
     value = obj.get(key)
     if value is None or type(value) is _STR:
+        if value and value.isspace():
+            ctx.empty(key, value)
         return value
     ctx.wrong(key, "a string", value)
     return None
@@ -416,6 +548,9 @@ def norm_alpaca(obj: dict, ctx: Ctx) -> Example | None:
                         or type(pair[1]) is not _STR):
                     ctx.wrong(f"history[{i}]", "a [instruction, response] pair of strings", pair)
                     continue
+                for k in (0, 1):
+                    if _blank(pair[k]):
+                        ctx.empty(f"history[{i}][{k}]", pair[k])
                 msgs.append(Message("user", pair[0]))
                 msgs.append(Message("assistant", pair[1]))
     if instruction is not None:
@@ -423,8 +558,7 @@ def norm_alpaca(obj: dict, ctx: Ctx) -> Example | None:
         msgs.append(Message("user", user))
     if output is not None:
         msgs.append(Message("assistant", output))
-    if len(obj) > 3:
-        ctx.unknown_keys(obj, _TOP_ALPACA)
+    ctx.unknown_keys(obj, _TOP_ALPACA)
     return Example(msgs, line=ctx.line)
 
 
@@ -441,8 +575,7 @@ def norm_prompt_completion(obj: dict, ctx: Ctx) -> Example | None:
         p = _req_str(obj, "prompt", ctx)
         c = _req_str(obj, "completion", ctx)
         msgs = [Message("user", p or ""), Message("assistant", c or "")]
-    if len(obj) > 2:
-        ctx.unknown_keys(obj, _TOP_PC)
+    ctx.unknown_keys(obj, _TOP_PC)
     return Example(msgs, line=ctx.line)
 
 
@@ -492,6 +625,8 @@ def norm_sharegpt(obj: dict, ctx: Ctx) -> Example | None:
         if type(system) is not _STR:
             ctx.wrong("system", "a string", system)
         elif system:
+            if system.isspace():
+                ctx.empty("system", system)
             msgs.append(Message("system", system))
     pending: list[str] = []
     counter = [0]
@@ -514,13 +649,17 @@ def norm_sharegpt(obj: dict, ctx: Ctx) -> Example | None:
             else:
                 ctx.wrong(f"{path}.value", "a string", value)
             continue
-        if not value:
-            ctx.empty(f"{path}.value")
-        if len(turn) > 2:
-            ctx.unknown_keys(turn, _TURN_KEYS, path)
+        if _blank(value):
+            ctx.empty(f"{path}.value", value)
+        ctx.unknown_keys(turn, _TURN_KEYS, path)
         role = SHAREGPT_ROLES.get(src, src)
-        weight = turn.get("weight")
-        if weight is not None and type(weight) is not int:
+        weight = turn.get("weight", _MISSING)
+        if weight is _MISSING:
+            weight = None
+        elif weight is None:
+            ctx.error("bad_weight", f"{path}.weight", "`weight` is null, not 0 or 1",
+                      hint="write 0 (do not train on this reply) or 1, or leave `weight` out")
+        elif type(weight) is not int:
             ctx.wrong(f"{path}.weight", "0 or 1", weight)
             weight = None
         if src == "function_call":
@@ -532,8 +671,7 @@ def norm_sharegpt(obj: dict, ctx: Ctx) -> Example | None:
         else:
             msgs.append(Message(role, value, weight=weight))
     tools = _tools(obj, "tools", ctx)
-    if len(obj) > 1:
-        ctx.unknown_keys(obj, _TOP_SHAREGPT)
+    ctx.unknown_keys(obj, _TOP_SHAREGPT)
     return Example(msgs, tools, line=ctx.line)
 
 
@@ -556,12 +694,10 @@ def norm_openai_dpo(obj: dict, ctx: Ctx) -> PreferenceExample | None:
     else:
         prompt = parse_messages(inp.get("messages"), "input.messages", ctx)
         tools = _tools(inp, "input.tools", ctx)
-        if len(inp) > 1:
-            ctx.unknown_keys(inp, _INPUT_KEYS, "input")
+        ctx.unknown_keys(inp, _INPUT_KEYS, "input")
     chosen = parse_messages(obj.get("preferred_output"), "preferred_output", ctx)
     rejected = parse_messages(obj.get("non_preferred_output"), "non_preferred_output", ctx)
-    if len(obj) > 3:
-        ctx.unknown_keys(obj, _TOP_ODPO)
+    ctx.unknown_keys(obj, _TOP_ODPO)
     return PreferenceExample(prompt, chosen, rejected, tools, ctx.line)
 
 
@@ -571,8 +707,8 @@ _TOP_TRL = frozenset(("prompt", "chosen", "rejected"))
 def _trl_side(obj: dict, key: str, role: str, ctx: Ctx) -> list[Message]:
     value = obj.get(key, _MISSING)
     if type(value) is _STR:
-        if not value:
-            ctx.empty(key)
+        if _blank(value):
+            ctx.empty(key, value)
         return [Message(role, value)]
     if type(value) is _LIST:
         return parse_messages(value, key, ctx)
@@ -599,8 +735,7 @@ def norm_trl_dpo(obj: dict, ctx: Ctx) -> PreferenceExample | None:
     else:
         ctx.missing("prompt")
         prompt = []
-    if len(obj) > 3:
-        ctx.unknown_keys(obj, _TOP_TRL)
+    ctx.unknown_keys(obj, _TOP_TRL)
     return PreferenceExample(prompt, chosen, rejected, line=ctx.line)
 
 
@@ -615,10 +750,11 @@ class _BlockKeys:
     """
 
     __slots__ = ("wrong_str", "wrong", "call", "call_id", "call_args", "result", "to_result",
-                 "other")
+                 "other", "media", "media_hint")
 
     def __init__(self, *, wrong_str: str, wrong: str, call: str, call_id: str, call_args: str,
-                 result: str, to_result: Callable[[dict], Message], other: str) -> None:
+                 result: str, to_result: Callable[[dict], Message], other: str,
+                 media: frozenset, media_hint: str) -> None:
         self.wrong_str = wrong_str  # what a plain string in place of the list should have been
         self.wrong = wrong  # what any other non-list should have been
         self.call = call  # the tool-call block ("toolUse" / "functionCall")
@@ -627,6 +763,8 @@ class _BlockKeys:
         self.result = result  # the tool-result block ("toolResult" / "functionResponse")
         self.to_result = to_result  # that block as a tool message
         self.other = other  # what a block with several keys should have been
+        self.media = media  # the media block kinds (kept as content parts)
+        self.media_hint = media_hint  # what an unknown block kind should have been
 
 
 def _content_blocks(blocks: Any, path: str, ctx: Ctx, keys: _BlockKeys
@@ -642,7 +780,7 @@ def _content_blocks(blocks: Any, path: str, ctx: Ctx, keys: _BlockKeys
         b = blocks[0]
         if type(b) is _DICT and len(b) == 1:
             text = b.get("text")
-            if type(text) is _STR and text:
+            if type(text) is _STR and text and not text.isspace():
                 return text, [], []
     if not blocks:
         ctx.empty(path)
@@ -660,8 +798,8 @@ def _content_blocks(blocks: Any, path: str, ctx: Ctx, keys: _BlockKeys
             text = b["text"]
             if type(text) is not _STR:
                 ctx.wrong(f"{bpath}.text", "a string", text)
-            elif not text:
-                ctx.empty(f"{bpath}.text")
+            elif _blank(text):
+                ctx.empty(f"{bpath}.text", text)
             else:
                 parts.append({"type": "text", "text": text})
         elif type(b.get(call_key)) is _DICT:
@@ -677,7 +815,13 @@ def _content_blocks(blocks: Any, path: str, ctx: Ctx, keys: _BlockKeys
             results.append(keys.to_result(b[result_key]))
         elif len(b) == 1:
             kind = next(iter(b))
-            parts.append({"type": str(kind), str(kind): b[kind]})
+            if kind not in keys.media:
+                ctx.error("unknown_part_type", f"{bpath}.{kind}",
+                          f"unknown content block {kind!r}", hint=keys.media_hint)
+            elif type(b[kind]) is not _DICT:
+                ctx.wrong(f"{bpath}.{kind}", "an object", b[kind])
+            else:
+                parts.append({"type": kind, kind: b[kind]})
         else:
             ctx.wrong(bpath, keys.other, b)
     if len(parts) == 1 and parts[0]["type"] == "text":
@@ -710,7 +854,9 @@ _CONVERSE_BLOCKS = _BlockKeys(
     wrong_str="a list of content blocks [{\"text\": ...}]", wrong="a list of content blocks",
     call="toolUse", call_id="toolUseId", call_args="input",
     result="toolResult", to_result=_converse_result,
-    other="one content block ({\"text\": ...}, {\"image\": ...}, ...)")
+    other="one content block ({\"text\": ...}, {\"image\": ...}, ...)",
+    media=frozenset(("image", "video", "document")),
+    media_hint="Bedrock content blocks are text, image, video, document, toolUse or toolResult")
 
 
 def norm_bedrock_converse(obj: dict, ctx: Ctx) -> Example | None:
@@ -757,10 +903,8 @@ def norm_bedrock_converse(obj: dict, ctx: Ctx) -> Example | None:
                 msgs.append(Message(role, content))
         elif content is not None or calls:
             msgs.append(Message(role, content, tool_calls=calls or None))
-        if len(m) > 2:
-            ctx.unknown_keys(m, frozenset(("role", "content")), path)
-    if len(obj) > 2:
-        ctx.unknown_keys(obj, _TOP_CONVERSE)
+        ctx.unknown_keys(m, frozenset(("role", "content")), path)
+    ctx.unknown_keys(obj, _TOP_CONVERSE)
     return Example(msgs, line=ctx.line)
 
 
@@ -785,7 +929,9 @@ _VERTEX_PARTS = _BlockKeys(
     wrong_str="a list of parts [{\"text\": ...}]", wrong="a list of parts [{\"text\": ...}]",
     call="functionCall", call_id="id", call_args="args",
     result="functionResponse", to_result=_vertex_result,
-    other="one part ({\"text\": ...}, {\"fileData\": ...}, ...)")
+    other="one part ({\"text\": ...}, {\"fileData\": ...}, ...)",
+    media=frozenset(("fileData", "inlineData")),
+    media_hint="Vertex parts are text, fileData, inlineData, functionCall or functionResponse")
 
 
 def norm_vertex(obj: dict, ctx: Ctx) -> Example | None:
@@ -794,6 +940,8 @@ def norm_vertex(obj: dict, ctx: Ctx) -> Example | None:
     if si is not None:
         if type(si) is _STR:
             if si:
+                if si.isspace():
+                    ctx.empty("systemInstruction", si)
                 msgs.append(Message("system", si))
         elif type(si) is not _DICT:
             ctx.wrong("systemInstruction", "an object {\"parts\": [...]}", si)
@@ -830,11 +978,9 @@ def norm_vertex(obj: dict, ctx: Ctx) -> Example | None:
         if content is not None or calls:
             msgs.append(Message(VERTEX_ROLES.get(role, role), content,
                                 tool_calls=calls or None))
-        if len(c) > 2:
-            ctx.unknown_keys(c, frozenset(("role", "parts")), path)
+        ctx.unknown_keys(c, frozenset(("role", "parts")), path)
     tools = obj.get("tools") if type(obj.get("tools")) is _LIST else None
-    if len(obj) > 2:
-        ctx.unknown_keys(obj, _TOP_VERTEX)
+    ctx.unknown_keys(obj, _TOP_VERTEX)
     return Example(msgs, tools, line=ctx.line)
 
 

@@ -9,9 +9,12 @@ _CHUNK = 1 << 20
 
 def file_sha256(path: str | os.PathLike) -> str:
     """Hex SHA-256 of a file's bytes as stored on disk (a `.gz` file is hashed compressed),
-    read in 1 MiB chunks so memory stays flat whatever the size."""
+    read in 1 MiB chunks so memory stays flat whatever the size. Only regular files: a device
+    such as /dev/zero would be read forever (DataError)."""
+    from .reader import check_data_file
+
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open(check_data_file(path), "rb") as fh:
         while True:
             chunk = fh.read(_CHUNK)
             if not chunk:

@@ -50,9 +50,51 @@ def exact_key(example: Example | PreferenceExample) -> bytes:
     return _digest(_dumps_any(payload))
 
 
+_LONG = 1 << 16
+
+
 def normalize_text(text: str) -> str:
     """Collapse every run of whitespace to one space, strip the ends and lower-case."""
     return " ".join(text.split()).lower()
+
+
+def _normalized_long(text: str) -> str:
+    """`normalize_text(text)` for a text longer than `_LONG`, in bounded memory: the same
+    string when it is at most `_LONG` characters, else a digest of it (`\x00` + hex), computed
+    chunk by chunk. (`split` on 20 MB of words makes a string object per word: ~200 MB.)"""
+    h = blake2b(digest_size=16)
+    kept: list[str] | None = []  # the normalized text while it is short
+    size = 0
+    started = space = False
+    i, n = 0, len(text)
+    while i < n:
+        end = min(i + _LONG, n)
+        if end < n:  # cut after a whitespace, so no word (and no case context) straddles chunks
+            j = end
+            while j > end - 4096 and not text[j - 1].isspace():
+                j -= 1
+            if j > end - 4096:
+                end = j
+        chunk = text[i:end]
+        i = end
+        words = chunk.split()
+        if not words:
+            space = True
+            continue
+        piece = " ".join(words).lower()
+        if started and (space or chunk[0].isspace()):
+            piece = " " + piece
+        h.update(piece.encode("utf-8", "surrogatepass"))
+        size += len(piece)
+        if kept is not None:
+            kept.append(piece)
+            if size > _LONG:
+                kept = None
+        started = True
+        space = chunk[-1].isspace()
+    if kept is not None:
+        return "".join(kept)
+    return "\x00" + h.hexdigest()
 
 
 def _norm_msgs(messages: list[Message], out: list[str]) -> None:
@@ -60,7 +102,8 @@ def _norm_msgs(messages: list[Message], out: list[str]) -> None:
         content = m.content
         text = content if isinstance(content, str) else text_of(content)
         out.append(m.role)
-        out.append(" ".join(text.split()).lower())
+        out.append(" ".join(text.split()).lower() if len(text) <= _LONG else
+                   _normalized_long(text))
         if type(content) is list and has_non_text(content):
             # the same words about a different image are not a duplicate
             media = [p for p in content if isinstance(p, dict) and "text" not in p]
@@ -68,8 +111,12 @@ def _norm_msgs(messages: list[Message], out: list[str]) -> None:
         if m.tool_calls:
             for c in m.tool_calls:
                 out.append(c.name)
-                out.append(" ".join(c.arguments.split()).lower()
-                           if isinstance(c.arguments, str) else str(c.arguments))
+                args = c.arguments
+                if isinstance(args, str):
+                    out.append(" ".join(args.split()).lower() if len(args) <= _LONG else
+                               _normalized_long(args))
+                else:
+                    out.append(str(args))
         out.append(_RS)
 
 

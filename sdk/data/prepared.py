@@ -30,7 +30,7 @@ from . import split as _split
 from .hashing import file_sha256
 from .report import Problem
 
-CONVERTER_VERSION = 1
+CONVERTER_VERSION = 2  # 2: lines that would not validate once converted are refused
 SPLITTER_VERSION = 1
 
 

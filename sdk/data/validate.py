@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from ..errors import SpecError
+from ..tokens import LONG_TEXT_CHARS
 from .example import ROLES, PreferenceExample, has_non_text, text_of
 from .keys import normalized_parts
 from .report import Problem, Report
@@ -216,7 +217,7 @@ class TokenGroup:
                 self._misses += 1
                 if self._misses > 256 and self._misses * 2 > len(self.tokens) + len(self.lines):
                     self.system_cache = None  # mostly distinct: count them in the workers
-                elif len(cache) < 4096:  # type: ignore[arg-type]
+                elif len(cache) < 4096 and len(t) <= 1 << 14:  # type: ignore[arg-type]
                     cache[t] = n  # type: ignore[index]
             total += n
         return total
@@ -231,14 +232,35 @@ class TokenGroup:
 
     def add(self, line: int, texts: list[str], assistant: list[bool], overhead: int) -> bool:
         """Queue one example; True when the chunk is full."""
+        chars = 0
+        for t in texts:
+            chars += len(t)
+        if chars > LONG_TEXT_CHARS:
+            texts, assistant, overhead = self._count_long(texts, assistant, overhead)
+            chars = sum(map(len, texts))
         self.texts.extend(texts)
         self.assistant.extend(assistant)
         self.ntexts.append(len(texts))
         self.overheads.append(overhead)
         self.lines.append(line)
-        for t in texts:
-            self.chars += len(t)
+        self.chars += chars
         return self.chars >= self.chunk_chars
+
+    def _count_long(self, texts: list[str], assistant: list[bool], overhead: int
+                    ) -> tuple[list[str], list[bool], int]:
+        """Count the texts longer than LONG_TEXT_CHARS here, segment by segment (bounded
+        memory, see tokens.segments), into the example's overhead; the rest stay queued."""
+        keep, flags = [], []
+        for t, a in zip(texts, assistant):
+            if len(t) > LONG_TEXT_CHARS:
+                n = self.counter.count(t)
+                overhead += n
+                if a:
+                    self.assistant_tokens += n
+            else:
+                keep.append(t)
+                flags.append(a)
+        return keep, flags, overhead
 
     def take(self):
         job = (self.texts, self.ntexts, self.assistant, self.overheads, self.lines)
@@ -732,6 +754,29 @@ class Validator:
         from .stats import build_stats
 
         report.stats = build_stats(self)
+
+
+class ExampleChecker:
+    """The generic per-example checks of `validate_file` (roles, assistant turn, weights, tool
+    messages), one example at a time: `convert` re-checks what it writes with it and `dedupe`
+    uses it to prefer a valid example over an invalid duplicate. File-level checks (duplicates,
+    empty file, targets) are not part of it."""
+
+    def __init__(self, file: str | None = None) -> None:
+        self.report = Report(file=file)
+        self._validator = Validator(file or "-", [], self.report)
+
+    def problems(self, example: Any) -> list[Problem]:
+        """Every problem the generic checks find in `example` (errors and warnings)."""
+        problems = self.report.problems
+        start = len(problems)
+        self._validator._generic(example)
+        found = problems[start:]
+        del problems[start:]
+        return found
+
+    def errors(self, example: Any) -> list[Problem]:
+        return [p for p in self.problems(example) if p.severity == "error"]
 
 
 def validate_file(path: Any, targets: Iterable[Any] | None = None,

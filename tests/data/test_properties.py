@@ -17,7 +17,7 @@ from unitune.data.report import Report
 SETTINGS = settings(max_examples=60, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
-text = st.text(min_size=1, max_size=40)
+text = st.text(min_size=1, max_size=40).filter(lambda t: not t.isspace())  # blank text is invalid
 
 
 @st.composite
