@@ -304,10 +304,10 @@ class Pipeline:
         raise_for_problems(translation.problems, self.name, str(sub.spec.data_path("train")))
         request = translation.request
         if work_dir is not None:
-            from .redact import redact
+            from .redact import scrub
 
             work_dir.mkdir(parents=True, exist_ok=True)
-            (work_dir / "request.json").write_text(json.dumps(redact(request), indent=2,
+            (work_dir / "request.json").write_text(json.dumps(scrub(request), indent=2,
                                                               default=str))
         return self.policy.create_once(
             lambda: provider.create(request, ids, location, options),

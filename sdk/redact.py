@@ -5,8 +5,9 @@ Everything unitune writes (registry rows, job folders, logs, error texts, `--jso
 
 * by name: the value of a key that names a credential (`api_key`, `OPENAI_API_KEY`, `token`,
   `hf_token`, `clientSecret`, `password`, `credentials`, `openai_key`, `private`…) is replaced;
-  `max_tokens`, `num_virtual_tokens` or `PWD` are not secrets (whole words are matched, and a
-  directory is never a secret: paths in errors must still say which file);
+  `max_tokens`, `num_virtual_tokens`, `PWD` or a name that points at a secret (`api_key_env`,
+  `GOOGLE_APPLICATION_CREDENTIALS`, `…_FILE`) are not (whole words are matched; paths in errors
+  must still say which file);
 * by value: every secret-named environment variable's value (not a variable that names a file,
   such as GOOGLE_APPLICATION_CREDENTIALS), every secret option and credential unitune loaded
   (`remember`: the typed options do it for every provider) and any value passed in `extra`
@@ -40,24 +41,23 @@ _SHAPES = (
 _MIN_SECRET = 6
 
 
+# a name ending in one of these says where a secret is, not what it is: `api_key_env`,
+# `AWS_SHARED_CREDENTIALS_FILE`, `token_url` hold a variable name, a path, an address
+_POINTER_WORDS = {"env", "var", "variable", "name", "file", "path", "dir", "directory", "home",
+                  "url", "uri", "endpoint"}
+
+
 def is_secret_key(name: str) -> bool:
-    """Whether a key / variable name looks like it holds a secret (whole words only)."""
+    """Whether a key / variable name looks like it holds a secret (whole words only); names that
+    point at a secret (`…_env`, `…_file`, `GOOGLE_APPLICATION_CREDENTIALS`) do not."""
     snake = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", str(name)).lower()
     words = [w for w in re.split(r"[^a-z0-9]+", snake) if w]
+    if not words or words[-1] in _POINTER_WORDS or snake == "google_application_credentials":
+        return False
     return any(w in _SECRET_WORDS for w in words) or bool(_SECRET_PAIR.search("_".join(words)))
 
 
 _REMEMBERED: set[str] = set()
-_PATH_WORDS = {"file", "path", "dir", "directory", "home"}
-
-
-def _names_a_file(name: str) -> bool:
-    """`GOOGLE_APPLICATION_CREDENTIALS`, `AWS_SHARED_CREDENTIALS_FILE`: the variable holds a path
-    to a secret, not the secret; the path must stay readable in errors."""
-    words = [w for w in re.split(r"[^a-z0-9]+", name.lower()) if w]
-    return name.upper() == "GOOGLE_APPLICATION_CREDENTIALS" or bool(words and words[-1] in _PATH_WORDS)
-
-
 def _walk(obj: Any) -> list[str]:
     """The secret values inside `obj`: secret-named keys' string values and `SecretStr`s, in
     mappings, lists and pydantic models."""
@@ -97,11 +97,9 @@ def remember(*objs: Any) -> None:
 
 
 def secret_values(extra: Any = None) -> list[str]:
-    """Secret values known right now: secret-named environment variables (not those that name a
-    file), what `remember` was given, and the secrets inside `extra`; longest first so
+    """Secret values known right now: secret-named environment variables, what `remember` was given, and the secrets inside `extra`; longest first so
     overlapping values redact fully."""
-    values = [v for k, v in os.environ.items()
-              if is_secret_key(k) and not _names_a_file(k) and len(v) >= _MIN_SECRET]
+    values = [v for k, v in os.environ.items() if is_secret_key(k) and len(v) >= _MIN_SECRET]
     return sorted({*values, *_REMEMBERED, *_walk(extra)}, key=len, reverse=True)
 
 
@@ -115,6 +113,19 @@ def redact_text(text: str | None, extra: Any = None, secrets: Iterable[str] = ()
     for pattern, repl in _SHAPES:
         text = pattern.sub(repl, text)
     return text
+
+
+def scrub(obj: Any, extra: Any = None) -> Any:
+    """A copy of `obj` with every string passed through `redact_text` (by value and shape only,
+    key names untouched): for structures whose keys are vendor field names, such as a create
+    request (`clientRequestToken` is not a secret)."""
+    if isinstance(obj, dict):
+        return {k: scrub(v, extra) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [scrub(v, extra) for v in obj]
+    if isinstance(obj, str):
+        return redact_text(obj, extra)
+    return obj
 
 
 def redact(obj: Any, extra: Any = None) -> Any:

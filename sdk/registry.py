@@ -385,16 +385,16 @@ class Registry:
                 conn.execute("INSERT INTO status_history (job_id, status, raw_status, at) "
                              "VALUES (?,?,?,?)", (job_id, JobStatus.QUEUED.value,
                                                   RAW_PENDING_SUBMIT, now))
-                key = conn.execute("SELECT idempotency_key FROM jobs WHERE id = ?",
-                                   (job_id,)).fetchone()[0]
-                # durable before remote, twice: the row, and a manifest beside the job's folder
-                # that lets `unitune registry recover` rebuild it should the row be lost
-                write_manifest(work_dir, {
-                    "id": job_id, "name": name, "backend": backend, "base_model": base_model,
-                    "spec_json": spec_json, "spec_hash": spec_hash, "data_hash": data_hash,
-                    "spec_path": spec_path, "idempotency_key": key, "work_dir": work_dir,
-                    "location_json": location_json, "created_at": now})
-            return self.get_job(job_id), True
+            rec = self.get_job(job_id)
+            # durable before remote, twice: the row, and (once the row is committed, so another
+            # process never sees a manifest without its row) a manifest beside the job's folder
+            # that lets `unitune registry recover` rebuild the row should it be lost
+            write_manifest(work_dir, {
+                "id": job_id, "name": name, "backend": backend, "base_model": base_model,
+                "spec_json": spec_json, "spec_hash": spec_hash, "data_hash": data_hash,
+                "spec_path": spec_path, "idempotency_key": rec.idempotency_key,
+                "work_dir": work_dir, "location_json": location_json, "created_at": now})
+            return rec, True
         raise UnituneError("could not allocate a job id", hint="try again")  # pragma: no cover
 
     # -- lookups -----------------------------------------------------------------------------------

@@ -133,13 +133,13 @@ def _scrub(result: PlanResult) -> None:
     match a split string)."""
     import dataclasses
 
-    from ..redact import redact
+    from ..redact import scrub
 
-    result.request = redact(result.request)
+    result.request = scrub(result.request)
     if result.location is not None:
         result.location = type(result.location).model_validate(
-            redact(result.location.model_dump(mode="json")))
-    result.rows = [dataclasses.replace(r, value=redact(r.value), vendor_value=redact(r.vendor_value))
+            scrub(result.location.model_dump(mode="json")))
+    result.rows = [dataclasses.replace(r, value=scrub(r.value), vendor_value=scrub(r.vendor_value))
                    for r in result.rows]
 
 
