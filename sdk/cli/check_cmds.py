@@ -43,6 +43,34 @@ def _run(file: str, targets: list[str], max_problems: int | None):
                    EXIT_USAGE) from None
 
 
+def _quality(report, file: str, *, quality: bool, quality_all: bool, task: Optional[str],
+             validation: Optional[str]):
+    """The data-quality checks (warnings only) on a validated file; their figures, or None."""
+    from pathlib import Path
+
+    if not (quality or task or validation):
+        return None
+    from ..data.reader import check_data_file
+    from ..data.validate import add_quality
+    from ..errors import DataError
+
+    if validation is not None:
+        try:
+            check_data_file(Path(validation))
+        except DataError as exc:
+            raise fail(exc.message, exc.hint, EXIT_USAGE) from None
+    try:
+        q = add_quality(report, Path(file), task=task, validation=validation,
+                        limit=0 if quality_all else None)
+    except DataError as exc:
+        raise fail(exc.message, exc.hint, EXIT_USAGE) from None
+    return q.to_dict()
+
+
+_TASK_HELP = ("task type for the guide's volume rule of thumb: classification, extraction, "
+              "format, style, chat, qa, domain, summarization, translation, code, reasoning")
+
+
 def _target_specs(report, targets: list[str]) -> None:
     # Keep the user's spelling of each target in the report.
     if len(report.targets) == len(targets):
@@ -110,10 +138,19 @@ def validate(
     max_errors: Optional[int] = typer.Option(
         None, "--max-errors", min=1,
         help="keep at most N problems (the summary still counts all of them)"),
+    task: Optional[str] = typer.Option(None, "--task", help=_TASK_HELP),
+    validation: Optional[str] = typer.Option(
+        None, "--validation", help="validation JSONL: warn about examples it shares with FILE"),
+    quality: bool = typer.Option(True, "--quality/--no-quality", help="data-quality warnings: "
+                                 "near-duplicates, inconsistent answers, diversity, leakage"),
+    quality_all: bool = typer.Option(False, "--quality-all", help="run the similarity checks "
+                                     "on files over 100,000 examples too"),
 ) -> None:
     """Check a dataset: every problem with file:line, JSON path, code and a fix hint."""
     targets = list(target or [])
     report = _run(file, targets, max_errors)
+    _quality(report, file, quality=quality, quality_all=quality_all, task=task,
+             validation=validation)
     _target_specs(report, targets)
     if json_out:
         print_json(report.to_dict())
@@ -150,6 +187,13 @@ def _print_stats(report) -> None:
             out.print(f"  over the {t['limit']:,}-token limit: {t['over_limit']:,} ({fate})")
         for line in render_histogram(t["histogram"]):
             out.print(line)
+    if st.get("quality"):
+        from ..data.stats import render_quality
+
+        out.print()
+        out.print("[bold]quality[/] — warnings, not errors (docs/data-quality.md)")
+        for line in render_quality(st["quality"]):
+            out.print(escape(line))
     s = report.summary()
     if s["errors"] or s["warnings"]:
         out.print()
@@ -163,10 +207,22 @@ def stats(
     target: Optional[List[str]] = typer.Option(
         None, "--target", "-t", help="BACKEND:MODEL to count tokens for (repeatable)"),
     json_out: bool = typer.Option(False, "--json", help="print the statistics as JSON"),
+    task: Optional[str] = typer.Option(None, "--task", help=_TASK_HELP),
+    validation: Optional[str] = typer.Option(
+        None, "--validation", help="validation JSONL: count examples it shares with FILE"),
+    quality: bool = typer.Option(True, "--quality/--no-quality", help="data-quality figures: "
+                                 "near-duplicates, inconsistent answers, diversity, leakage"),
+    quality_all: bool = typer.Option(False, "--quality-all", help="run the similarity checks "
+                                     "on files over 100,000 examples too"),
 ) -> None:
-    """Dataset statistics: examples, turns, roles, duplicates, tokens per target, histogram."""
+    """Dataset statistics: examples, turns, roles, duplicates, tokens per target, histogram,
+    and data quality beyond format (near-duplicates, consistency, diversity, leakage, volume)."""
     targets = list(target or [])
     report = _run(file, targets, 1000)
+    q = _quality(report, file, quality=quality, quality_all=quality_all, task=task,
+                 validation=validation)
+    if q is not None:
+        report.stats["quality"] = q
     _target_specs(report, targets)
     if json_out:
         print_json({"file": report.file, "format": report.format, "stats": report.stats,

@@ -241,12 +241,29 @@ def register(app: typer.Typer) -> None:
         new: bool = typer.Option(False, "--new", help="Always create a new job, even when the same "
                                  "spec and data already have one."),
         as_json: bool = typer.Option(False, "--json", help="Print the job as JSON."),
+        smoke: bool = typer.Option(False, "--smoke", help="Smoke run first: the same spec on a "
+                                   "small deterministic sample, 1 epoch, a few steps (locally on "
+                                   "the spec's local model or the embedded tiny model; with "
+                                   "--backend at that vendor's minimum size, priced first)."),
+        smoke_examples: int = typer.Option(16, "--smoke-examples", min=1, help="Examples in "
+                                           "the smoke sample (raised to the vendor's minimum)."),
     ) -> None:
         """Submit a job (or re-attach to the one this spec + data already has) and wait for it."""
         client = _client(quiet=as_json)
+        target: Any = spec
+        if smoke:
+            from ..smoke import smoke_spec
+            from ..spec import JobSpec
+
+            plan = smoke_spec(JobSpec.load(spec), backend, smoke_examples)
+            target, backend = plan.spec, plan.backend
+            err = console(stderr=True)
+            err.print(_esc(plan.summary()), soft_wrap=True)
+            for note in plan.notes:
+                err.print(f"[dim]  {_esc(note)}[/]", soft_wrap=True)
         with _Progress(quiet=as_json) as progress:
             try:
-                job = client.train(spec, backend, detach=detach, new=new, on_update=progress)
+                job = client.train(target, backend, detach=detach, new=new, on_update=progress)
             except KeyboardInterrupt:
                 if progress.job is None or not progress.job.submitted:
                     raise

@@ -129,3 +129,36 @@ def render_histogram(hist: dict[str, list[int]], width: int = 40) -> list[str]:
             bar = "▏"
         lines.append(f"  {label:>{w}} {bar} {c:,}")
     return lines
+
+
+def render_quality(q: dict[str, Any], width: int = 40) -> list[str]:
+    """The data-quality section of `unitune stats` (see unitune.data.quality)."""
+    lines = []
+    if q.get("skipped"):
+        lines.append(f"  {q['skipped']}")
+    nd = q.get("near_duplicates", {})
+    pairs = ", ".join(f"{p['line']}~{p['other_line']}" for p in nd.get("pairs", [])[:8])
+    lines.append(f"  near-duplicates   {nd.get('count', 0):,}"
+                 + (f" (line pairs {pairs}{' …' if nd.get('count', 0) > 8 else ''})"
+                    if pairs else ""))
+    inc = q.get("inconsistent_answers", {})
+    pairs = ", ".join(f"{p['line']}~{p['other_line']}" for p in inc.get("pairs", [])[:8])
+    lines.append(f"  inconsistent      {inc.get('count', 0):,}"
+                 + (f" (same question, other answer: {pairs})" if pairs else ""))
+    if "leakage" in q:
+        lk = q["leakage"]
+        lines.append(f"  leakage           {lk['count']:,} of {lk['validation_examples']:,} "
+                     "validation examples near-duplicate a training example")
+    d = q.get("diversity") or {}
+    if d:
+        lines.append(f"  diversity         distinct-1 {d['distinct_1']:.2f}, distinct-2 "
+                     f"{d['distinct_2']:.2f}")
+        for o in d.get("top_openings", [])[:3]:
+            lines.append(f"    opening {o['share']:>5.0%}  {o['opening']}")
+    v = q.get("volume")
+    if v:
+        verdict = "enough" if v["enough"] else "below the guide's range"
+        lines.append(f"  volume            {v['examples']:,} for {v['task']}: the guide says "
+                     f"{v['recommended'][0]:,}-{v['recommended'][1]:,} ({verdict})")
+    return lines
+

@@ -781,12 +781,18 @@ class ExampleChecker:
 
 def validate_file(path: Any, targets: Iterable[Any] | None = None,
                   max_problems: int | None = None, report: Report | None = None,
-                  workers: int | None = None) -> Report:
+                  workers: int | None = None, *, quality: bool = False,
+                  task: str | None = None, validation: Any = None,
+                  quality_limit: int | None = None) -> Report:
     """Validate `path` against the generic checks and each `backend:model` target.
 
     Returns the Report (problems sorted by line, `report.stats` filled). Unknown targets raise
     SpecError (listing the known models) before the file is read; an unreadable file raises
     DataError. `max_problems` caps the problems kept (the summary still counts them all).
+
+    With `quality` (or a `task` / `validation` file) the data-quality checks of
+    `unitune.data.quality` run too: their findings are added as warnings (never errors) and their
+    figures go to `report.stats["quality"]` (see `add_quality`).
     """
     resolved = resolve_targets(targets)
     if report is None:
@@ -795,7 +801,40 @@ def validate_file(path: Any, targets: Iterable[Any] | None = None,
         report.file = str(path)
     if max_problems is not None:
         report.max_problems = max_problems
-    return Validator(path, resolved, report, workers=workers).run()
+    Validator(path, resolved, report, workers=workers).run()
+    if quality or task or validation is not None:
+        q = add_quality(report, path, task=task, validation=validation, limit=quality_limit)
+        report.stats["quality"] = q.to_dict()
+    return report
+
+
+def add_quality(report: Report, path: Any, *, task: str | None = None, validation: Any = None,
+                limit: int | None = None, fmt: str | None = None) -> Any:
+    """Run the data-quality checks on `path` (leakage against `validation`; the guide's volume
+    for `task`) and add their findings to `report` as warnings; returns the QualityReport.
+    `limit` (default 100,000 examples) skips the similarity checks on larger files; 0 = none."""
+    from .quality import (MAX_QUALITY_EXAMPLES, QualityReport, check_quality, quality_problems,
+                          skipped_message)
+
+    if task:
+        from .quality import volume_tier
+
+        try:
+            volume_tier(task)
+        except ValueError as exc:
+            raise SpecError(str(exc), field="--task", hint="e.g. --task classification") \
+                from None
+    cap = MAX_QUALITY_EXAMPLES if limit is None else (None if limit == 0 else limit)
+    known = report.stats.get("examples")
+    if cap is not None and known is not None and known > cap:  # skip without reading it again
+        q = QualityReport(examples=known, skipped=skipped_message(cap))
+    else:
+        q = check_quality(path, validation=validation, task=task,
+                          fmt=fmt or report.format or "auto", limit=cap)
+    for problem in quality_problems(q, file=report.file):
+        report.add(problem)
+    report.problems.sort(key=lambda p: (p.line or 0))
+    return q
 
 
 def target_problems(path: Any, target: str, max_problems: int = 500) -> list[Problem]:
