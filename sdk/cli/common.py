@@ -94,7 +94,9 @@ def fail(message: str, hint: str | None = None, code: int = EXIT_FAIL) -> "typer
 _EXTRA_OF = {"openai": "openai", "boto3": "bedrock", "botocore": "bedrock", "google": "vertex",
              "torch": "local", "transformers": "local", "peft": "local", "trl": "local",
              "accelerate": "local", "datasets": "local", "bitsandbytes": "local",
-             "matplotlib": "local"}
+             "matplotlib": "local", "sacrebleu": "eval", "rouge_score": "eval",
+             "datasketch": "quality", "mlflow": "track", "tensorboard": "track",
+             "gguf": "export", "liger_kernel": "gpu", "jsonschema": "testing"}
 
 
 def _missing_module(exc: ModuleNotFoundError) -> tuple[str, str | None]:
