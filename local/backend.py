@@ -89,8 +89,8 @@ class LocalProvider:
             "tools": no("tool calls are trained as text only when the model's chat template "
                         "renders them; the default tiny-chat template does not"),
             "images": no("the local recipes train text-only causal language models"),
-            "deploy": no("serve the exported model yourself: `unitune export ID DIR`, then vLLM "
-                         "or transformers"),
+            "deploy": no("a local model is served, not deployed: `unitune serve ID` (vLLM or "
+                         "llama.cpp, on 127.0.0.1 unless --host), or `unitune export ID DIR`"),
         }
         for a in ("lora", "dora", "rslora", "full", "prefix", "p_tuning", "prompt_tuning", "ia3"):
             f[f"adapter:{a}"] = YES
@@ -214,7 +214,9 @@ class LocalProvider:
         if spec.suffix:
             rows.append(PlanRow("suffix", spec.suffix, None, None, "not applied: a local job "
                                 "is named by its job directory", applied=False))
-        return rows
+        from .hardware import speed_plan_rows
+
+        return rows + speed_plan_rows(spec, model, options)  # kernels and the memory plan
 
     # -- data stays where it is ------------------------------------------------------------------
     def destination(self, file: PreparedFile, location: Location, options: Any) -> str:

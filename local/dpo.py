@@ -13,14 +13,16 @@ from .training import RunContext
 def run(spec, ctx: RunContext) -> dict[str, Any]:
     from trl import DPOConfig, DPOTrainer
 
-    from .sft import announce, prepare, run_trainer
+    from .sft import announce, prepare, refresh_effective, run_trainer
     from .training import common_args, load_model
 
-    hw, resolved, eff, tok, rows, val_rows = prepare(spec, ctx, "dpo")
+    hw, resolved, eff, tok, rows, val_rows, _shape = prepare(spec, ctx, "dpo")
     beta = spec.hyperparameters.beta or 0.1
-    announce(ctx, hw, resolved, eff, {"beta": beta, "adapter": spec.adapter.type,
-                                      "loss_on": "chosen/rejected completions (sigmoid DPO loss)"})
+    extra = {"beta": beta, "adapter": spec.adapter.type,
+             "loss_on": "chosen/rejected completions (sigmoid DPO loss)"}
+    announce(ctx, hw, resolved, eff, extra)
     model = load_model(spec, resolved.path, eff, hw, ctx)
+    refresh_effective(ctx, eff, extra)
     args = common_args(spec, eff, ctx, has_eval=bool(val_rows))
     args.update(beta=beta)
     return run_trainer(spec, ctx, DPOTrainer, DPOConfig, args, model, tok, rows, val_rows)

@@ -12,6 +12,7 @@ from typing import Any, Literal, Optional
 from pydantic import Field, field_validator
 
 from ..provider import Options
+from ..tracking.spec import TrackingSpec
 
 
 class LocalOptions(Options):
@@ -29,7 +30,10 @@ class LocalOptions(Options):
     launcher: Literal["auto", "torchrun", "accelerate"] = Field(
         "auto", description="ddp launcher: auto/torchrun uses torchrun; accelerate uses "
                             "accelerate launch.")
-    attn_implementation: str = Field("sdpa", description="transformers attn_implementation.")
+    attn_implementation: str = Field(
+        "auto", description="transformers attn_implementation; auto: flash_attention_3/2 on a "
+                            "GPU where flash-attn is installed (bf16/fp16), else sdpa. A kernel "
+                            "that does not load falls back to sdpa, and the run says so.")
     lr_scheduler: str = Field("linear", description="transformers lr_scheduler_type.")
     logging_steps: int = Field(1, ge=1, description="Log a metrics row every N steps.")
     save_steps: int = Field(50, ge=1, description="Checkpoint every N steps.")
@@ -39,7 +43,8 @@ class LocalOptions(Options):
     max_length: int = Field(1024, ge=16, description="Tokens per example when "
                                                      "hyperparameters.max_seq_length is unset.")
     per_device_batch_size: Optional[int] = Field(None, ge=1, description="Cap on examples per "
-                                                 "device per micro-step (default 8).")
+                                                 "device per micro-step (default 8 on CPU, "
+                                                 "64 on GPU; the memory plan may split them).")
     packing: Optional[bool] = Field(None, description="BFD packing for SFT (default: on for SFT "
                                     "with weight adapters, off for DPO and prompt learning).")
     activation_checkpointing: Optional[bool] = Field(None, description="Recompute activations "
@@ -48,8 +53,30 @@ class LocalOptions(Options):
                                         "(default 1024 on CPU, no limit on GPU; <= 0: no limit).")
     pad_to_multiple_of: int = Field(64, ge=0, description="Pad packed micro-batches to a multiple "
                                                           "of N tokens (0: off).")
+    liger: Optional[bool] = Field(None, description="Liger Kernel's fused RMSNorm/RoPE/SwiGLU "
+                                  "(default: on for supported model families on a CUDA GPU with "
+                                  "liger-kernel installed; false: off).")
+    optimizer: Optional[Literal["auto", "adamw_torch_fused", "adamw_torch", "adamw_8bit",
+                                "paged_adamw_8bit", "paged_adamw_32bit"]] = Field(
+        None, description="Default (auto): fused AdamW; adamw_8bit / paged_* use bitsandbytes "
+                          "(paged: CUDA only).")
+    torch_compile: Optional[bool] = Field(None, description="torch.compile the model (default "
+                                          "off: not measured to pay here).")
+    checkpoint_every_n_layers: Optional[int] = Field(
+        None, ge=1, description="Checkpoint only every n-th decoder layer (default: the memory "
+                                "plan picks; 1 = every layer). Implies checkpointing.")
+    activation_offload: Optional[bool] = Field(
+        None, description="Hold checkpointed activations in host memory (default: only when the "
+                          "memory plan needs it).")
+    memory_budget_gb: Optional[float] = Field(
+        None, gt=0, description="Memory the plan may use (default: 90% of the GPU's less 1 GB, "
+                                "or 80% of RAM).")
+    tracking: Optional[TrackingSpec] = Field(
+        None, description="Report live to mlflow, tensorboard and/or wandb (e.g. `mlflow`, "
+                          "`[mlflow, tensorboard]` or a mapping; see docs/tracking.md). The "
+                          "spec's top-level `tracking:` wins over this.")
 
-    @field_validator("device", "precision", "strategy", "launcher", mode="before")
+    @field_validator("device", "precision", "strategy", "launcher", "optimizer", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value

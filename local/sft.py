@@ -110,25 +110,15 @@ def micro_token_budget(hw, options: dict) -> int | None:
     return 1024 if hw.device == "cpu" else None
 
 
-def estimate_params(config) -> tuple[int, int, int]:
-    h = getattr(config, "hidden_size", 0) or 0
-    layers = getattr(config, "num_hidden_layers", 0) or 0
-    inter = getattr(config, "intermediate_size", 4 * h) or 4 * h
-    vocab = getattr(config, "vocab_size", 0) or 0
-    tied = getattr(config, "tie_word_embeddings", False)
-    n = vocab * h * (1 if tied else 2) + layers * (4 * h * h + 3 * h * inter)
-    return n, h, layers
-
-
 def prepare(spec, ctx: RunContext, method: str, rows: list[dict] | None = None):
-    """Shared set-up: hardware, model path, tokenizer, rows, effective config.
+    """Shared set-up: hardware, model path, tokenizer, rows, effective config, model shape.
 
     `rows` (already in TRL's conversational shape) skips reading spec.data (benchmarks use it).
     """
     from transformers import AutoConfig
 
     from .data import load_rows
-    from .hardware import choose, detect
+    from .hardware import choose, detect, shape_from_config
     from .models import resolve
     from .training import load_tokenizer, split_validation
 
@@ -142,9 +132,8 @@ def prepare(spec, ctx: RunContext, method: str, rows: list[dict] | None = None):
         raise UnituneError(f"cannot load model config from {resolved.path}: "
                            f"{str(exc).splitlines()[0][:300]}",
                            hint="point base_model at a valid model directory") from exc
-    n, h, layers = estimate_params(config)
-    eff = choose(spec, hw, n_params=n, hidden=h, layers=layers, world_size=ctx.world_size,
-                 options=ctx.options)
+    shape = shape_from_config(config)
+    eff = choose(spec, hw, shape=shape, world_size=ctx.world_size, options=ctx.options)
     tok = load_tokenizer(resolved.path)
     if rows is None:
         rows, notes = load_rows(spec.data_path("train"), method)
@@ -155,7 +144,7 @@ def prepare(spec, ctx: RunContext, method: str, rows: list[dict] | None = None):
     elif spec.data.validation:
         val_rows, more = load_rows(spec.data_path("validation"), method)
         ctx.notes.extend(more)
-    return hw, resolved, eff, tok, rows, val_rows
+    return hw, resolved, eff, tok, rows, val_rows, shape
 
 
 def announce(ctx: RunContext, hw, resolved, eff, extra: dict[str, Any]) -> None:
@@ -175,12 +164,72 @@ def announce(ctx: RunContext, hw, resolved, eff, extra: dict[str, Any]) -> None:
     ctx.files.event("effective config", data={**eff.to_dict(), **extra, "notes": ctx.notes})
 
 
+def refresh_effective(ctx: RunContext, eff, extra: dict[str, Any]) -> None:
+    """Rewrite the effective config in status.json after loading (a kernel may have fallen
+    back)."""
+    if ctx.is_main:
+        ctx.files.update_status(effective_config={**eff.to_dict(), **extra}, notes=ctx.notes)
+
+
+def peak_memory() -> tuple[float | None, str]:
+    """This process's peak memory so far in GB: peak allocated GPU memory on CUDA (what the
+    memory plan predicts), else the peak resident set size."""
+    import resource
+    import sys
+
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        return torch.cuda.max_memory_allocated() / 1e9, "cuda max_memory_allocated"
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return rss * (1 if sys.platform == "darwin" else 1024) / 1e9, "peak RSS"
+
+
+def plan_packing(spec, eff, hw, shape, tok, rows: list[dict],
+                 options: dict) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Packed rows per micro-step, micro-steps per step and the memory plan on those rows (it
+    updates `eff`'s checkpointing and prediction): the SFTConfig fields to set and the lines for
+    the effective config."""
+    plan = pack_plan(tok, rows, eff.per_device_batch_size, eff.max_length)
+    n_rows, accum = plan["rows"], eff.gradient_accumulation_steps
+    budget = micro_token_budget(hw, options)
+    if budget and n_rows > 1 and n_rows * plan["length"] > budget:
+        # split the step into micro-steps: same examples per optimizer step, less memory
+        per_micro = max(1, min(n_rows, budget // plan["length"]))
+        split = max(1, round(n_rows / per_micro))
+        n_rows, accum = per_micro, accum * split
+    if shape is not None:  # the memory plan again, on the packed rows as they will be
+        from .hardware import checkpointing_set, plan_for
+
+        mem = plan_for(spec, eff, shape, hw, options, rows=n_rows, seq_len=plan["length"],
+                       tokens_per_row=min(plan["length"], plan["per_row"] * plan["mean"]),
+                       masked=plan["per_row"] > 1.0)
+        eff.apply_plan(mem, forced=checkpointing_set(options))
+        if mem.split > 1:
+            n_rows, accum = mem.rows, accum * mem.split
+    args: dict[str, Any] = dict(max_length=plan["length"], per_device_train_batch_size=n_rows,
+                                gradient_accumulation_steps=accum)
+    extra: dict[str, Any] = {
+        "packed_rows": (f"{n_rows} row(s) of up to {plan['length']} tokens per device per "
+                        f"micro-step x {accum} micro-step(s), ~{plan['per_row']:.1f} examples "
+                        f"per row (~{n_rows * accum * plan['per_row']:.0f} examples per device "
+                        f"per step; mean example {plan['mean']:.0f} tokens, longest "
+                        f"{plan['longest']})")}
+    # Fixed-size buckets for the flattened micro-batch: with ever-changing shapes, oneDNN's
+    # primitive cache and the allocator grow every step on CPU (measured: +60% RSS, slower).
+    multiple = int(options.get("pad_to_multiple_of", 64))
+    if multiple > 0:
+        args["pad_to_multiple_of"] = multiple
+        extra["pad_to_multiple_of"] = multiple
+    return args, extra
+
+
 def run(spec, ctx: RunContext, rows: list[dict] | None = None) -> dict[str, Any]:
     from trl import SFTConfig, SFTTrainer
 
     from .training import common_args, load_model, supports_assistant_mask
 
-    hw, resolved, eff, tok, rows, val_rows = prepare(spec, ctx, "sft", rows)
+    hw, resolved, eff, tok, rows, val_rows, shape = prepare(spec, ctx, "sft", rows)
     mask = supports_assistant_mask(tok)
     if not mask:
         rows, val_rows = to_prompt_completion(rows), to_prompt_completion(val_rows)
@@ -189,34 +238,17 @@ def run(spec, ctx: RunContext, rows: list[dict] | None = None) -> dict[str, Any]
                "last assistant turn (prompt/completion split)")
 
     extra: dict[str, Any] = {"loss_on": loss_on, "adapter": spec.adapter.type}
-    args = common_args(spec, eff, ctx, has_eval=bool(val_rows))
     if eff.packing:
-        plan = pack_plan(tok, rows, eff.per_device_batch_size, eff.max_length)
-        n_rows, accum = plan["rows"], eff.gradient_accumulation_steps
-        budget = micro_token_budget(hw, ctx.options)
-        if budget and n_rows > 1 and n_rows * plan["length"] > budget:
-            # split the step into micro-steps: same examples per optimizer step, less memory
-            per_micro = max(1, min(n_rows, budget // plan["length"]))
-            split = max(1, round(n_rows / per_micro))
-            n_rows, accum = per_micro, accum * split
-        args.update(max_length=plan["length"], per_device_train_batch_size=n_rows,
-                    gradient_accumulation_steps=accum)
-        extra["packed_rows"] = (f"{n_rows} row(s) of up to {plan['length']} tokens per device "
-                                f"per micro-step x {accum} micro-step(s), ~{plan['per_row']:.1f} "
-                                f"examples per row (~{n_rows * accum * plan['per_row']:.0f} "
-                                f"examples per device per step; mean example "
-                                f"{plan['mean']:.0f} tokens, longest {plan['longest']})")
+        packed, more = plan_packing(spec, eff, hw, shape, tok, rows, ctx.options)
+        extra.update(more)
+    args = common_args(spec, eff, ctx, has_eval=bool(val_rows))  # after the memory plan
     if eff.packing:
-        # Fixed-size buckets for the flattened micro-batch: with ever-changing shapes, oneDNN's
-        # primitive cache and the allocator grow every step on CPU (measured: +60% RSS, slower).
-        multiple = int(ctx.options.get("pad_to_multiple_of", 64))
-        if multiple > 0:
-            args["pad_to_multiple_of"] = multiple
-            extra["pad_to_multiple_of"] = multiple
+        args.update(packed)
     if spec.adapter.type == "qlora":
         extra["quantization"] = "8-bit" if spec.adapter.bits == 8 else "4-bit NF4 + double quant"
     announce(ctx, hw, resolved, eff, extra)
     model = load_model(spec, resolved.path, eff, hw, ctx)
+    refresh_effective(ctx, eff, extra)
     args.update(packing=eff.packing, packing_strategy="bfd", assistant_only_loss=mask)
     return run_trainer(spec, ctx, SFTTrainer, SFTConfig, args, model, tok, rows, val_rows)
 
@@ -242,6 +274,10 @@ def run_trainer(spec, ctx: RunContext, trainer_cls, config_cls, args: dict[str, 
     trainer.data_collator = counter
     callback.counter = counter
     trainer.train(resume_from_checkpoint=ckpt)
+    peak, kind = peak_memory()
+    if ctx.is_main and peak is not None:
+        ctx.files.update_status(peak_memory_gb=round(peak, 3), peak_memory_kind=kind)
+        ctx.files.event(f"peak memory {peak:.2f} GB ({kind})")
     result = finish(trainer, tok, ctx, callback)
     record_rank(ctx, trainer, counter, callback)
     return result

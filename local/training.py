@@ -63,7 +63,7 @@ def load_model(spec, path: str, eff, hw, ctx: RunContext):
     # adapters: the frozen base can live in the compute dtype; full fine-tuning keeps fp32 master
     # weights and trains under autocast.
     dtype = torch.float32 if (full or eff.precision == "fp32") else torch_dtype(eff.precision)
-    kwargs: dict[str, Any] = {"dtype": dtype, "attn_implementation": ctx.options.get("attn_implementation", "sdpa")}
+    kwargs: dict[str, Any] = {"dtype": dtype, "attn_implementation": eff.attn_implementation}
     quant = quantization_config(spec, torch.float32 if eff.precision == "fp32" else torch_dtype(eff.precision))
     if quant is not None:
         kwargs["quantization_config"] = quant
@@ -72,13 +72,29 @@ def load_model(spec, path: str, eff, hw, ctx: RunContext):
         else:
             kwargs["device_map"] = "cpu"
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        try:
+            model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        except (ImportError, ValueError, OSError, RuntimeError) as exc:
+            if kwargs["attn_implementation"] == "sdpa":
+                raise
+            # a flash / hub kernel that is missing or does not fit this GPU: SDPA instead
+            fallback_note(ctx, eff, "attn_implementation", "sdpa",
+                          f"{kwargs['attn_implementation']} did not load "
+                          f"({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); "
+                          "using sdpa")
+            kwargs["attn_implementation"] = "sdpa"
+            model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except (OSError, ValueError) as exc:
         from ..errors import UnituneError
 
         raise UnituneError(f"cannot load model from {path}: {str(exc).splitlines()[0][:300]}",
                            hint="check that the directory holds config.json and weights "
                                 "(*.safetensors) saved with save_pretrained") from exc
+    if eff.liger:
+        reason = apply_liger(model)
+        if reason:
+            fallback_note(ctx, eff, "liger", False, f"Liger not applied ({reason}); plain "
+                                                   "kernels")
     if quant is not None:
         from peft import prepare_model_for_kbit_training
 
@@ -93,6 +109,36 @@ def load_model(spec, path: str, eff, hw, ctx: RunContext):
             model, use_gradient_checkpointing=eff.activation_checkpointing)
     model.config.use_cache = False
     return model
+
+
+def fallback_note(ctx: RunContext, eff, key: str, value: Any, note: str) -> None:
+    """Record that a speed feature fell back: the effective config, a note and an event."""
+    setattr(eff, key, value)
+    eff.why[key] = note
+    ctx.notes.append(note)
+    if ctx.is_main:
+        ctx.files.event(note, level="warning")
+
+
+def apply_liger(model) -> str | None:
+    """Patch `model` (before PEFT wraps it) with Liger Kernel's fused RMSNorm, RoPE and SwiGLU
+    through transformers' own integration. Liger's fused linear cross-entropy is left out: TRL's
+    fused LM head already computes the loss without the logits tensor. Returns None when applied,
+    else why not (Liger absent, Triton absent, an unsupported family, a failing patch)."""
+    try:
+        from liger_kernel.transformers.monkey_patch import MODEL_TYPE_TO_APPLY_LIGER_FN
+        from transformers.integrations.liger import apply_liger_kernel
+    except Exception as exc:  # noqa: BLE001 - ImportError, or Triton failing at import
+        return f"liger-kernel does not import: {type(exc).__name__}: {str(exc)[:120]}"
+    model_type = getattr(model.config, "model_type", None)
+    if model_type not in MODEL_TYPE_TO_APPLY_LIGER_FN:
+        return f"no Liger kernels for model type {model_type}"
+    try:
+        apply_liger_kernel(model, {"fused_linear_cross_entropy": False, "cross_entropy": False,
+                                   "rope": True, "rms_norm": True, "swiglu": True})
+    except Exception as exc:  # noqa: BLE001 - a patch that does not fit this transformers
+        return f"{type(exc).__name__}: {str(exc)[:160]}"
+    return None
 
 
 def supports_assistant_mask(tokenizer) -> bool:
@@ -138,7 +184,15 @@ def common_args(spec, eff, ctx: RunContext, *, has_eval: bool) -> dict[str, Any]
         max_length=eff.max_length,
     )
     if eff.activation_checkpointing:
-        args["activation_checkpointing_kwargs"] = {"use_reentrant": False}
+        ckpt_kwargs: dict[str, Any] = {"use_reentrant": False}
+        if eff.checkpoint_every_n_layers > 1:  # transformers' partial checkpointing
+            ckpt_kwargs["every_n_layers"] = eff.checkpoint_every_n_layers
+        if eff.activation_offload:  # checkpointed inputs in pinned host memory
+            ckpt_kwargs["offload"] = True
+        args["activation_checkpointing_kwargs"] = ckpt_kwargs
+    args["optim"] = eff.optimizer
+    if eff.torch_compile:
+        args["torch_compile"] = True
     if has_eval:
         args["eval_strategy"] = "steps"
         args["eval_steps"] = int(opts.get("eval_steps", args["save_steps"]))
@@ -244,7 +298,9 @@ def make_callback(ctx: RunContext, tokens_offset: int = 0):
                 files.event(f"checkpoint saved at step {state.global_step}",
                             data={"checkpoint": str(files.checkpoints / f"checkpoint-{state.global_step}")})
 
-    return JobFilesCallback()
+    from ..tracking.trainer import attach_trackers  # `tracking:` → MLflow/TensorBoard/W&B
+
+    return attach_trackers(JobFilesCallback(), ctx)
 
 
 def tokens_at(files: JobFiles, step: int) -> int:
