@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 VENV_AIP  ?= .venv-aiplatform
 STAMP_AIP := $(VENV_AIP)/.unitune-installed
 
-.PHONY: demo test install clean-venv bench
+.PHONY: demo test test-gguf install clean-venv bench
 
 # `make demo` installs what the demo runs (no experiment trackers: they double the install time);
 # `make test` installs everything, trackers and test tools included.
@@ -45,6 +45,11 @@ demo: $(STAMP_DEMO)
 test: $(STAMP) $(STAMP_AIP)
 	$(PY) -m pytest -q -m "not aiplatform" $(PYTEST_ARGS)
 	$(VENV_AIP)/bin/python -m pytest -q tests/vertex -m aiplatform
+
+# GGUF fidelity against llama.cpp itself: builds llama-cpp-python once into ~/.cache/unitune-tests
+# (~20 min on 2 cores), then ~2 min; the default `make test` covers the export code path.
+test-gguf: $(STAMP)
+	$(PY) -m pytest -q -m gguf_fidelity tests/export tests/serve
 
 bench: $(STAMP)
 	$(PY) benchmarks/validate_throughput.py

@@ -62,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
                                      source=str(files.spec))
             job = json.loads(files.job.read_text(encoding="utf-8")) if files.job.exists() else {}
             options = dict(job.get("options") or spec.options("local"))
+        if getattr(spec, "tracking", None) is not None:  # the spec's `tracking:` wins
+            tracking = spec.tracking
+            options["tracking"] = tracking.model_dump(exclude_none=True) \
+                if hasattr(tracking, "model_dump") else tracking
         ctx = RunContext(files=files, options=options, resume=resume, rank=rank, world_size=world,
                          log=log)
         if spec.method == "dpo":

@@ -10,11 +10,12 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import SpecError
+from .tracking.spec import TrackingSpec
 
 AdapterType = Literal["lora", "qlora", "dora", "rslora", "full", "prefix", "p_tuning",
                       "prompt_tuning", "ia3"]
@@ -111,6 +112,10 @@ class JobSpec(_Strict):
                                "model where the vendor takes one.")
     metadata: dict[str, str] = Field(default_factory=dict, description="Free-form labels, sent "
                                      "where the vendor stores them.")
+    tracking: Optional[TrackingSpec] = Field(default=None, description="Report the job's "
+                                             "metrics to mlflow, tensorboard and/or wandb (e.g. "
+                                             "`mlflow`, `[mlflow, tensorboard]` or a mapping; "
+                                             "docs/tracking.md). Not part of the job's identity.")
 
     # set by load(); not part of the user's spec
     source_dir: str | None = Field(default=None, exclude=True, description="(internal)")
@@ -207,8 +212,9 @@ class JobSpec(_Strict):
         return opts
 
     def spec_hash(self) -> str:
-        """Stable hash of what the user asked for (used for re-attach after a crash)."""
-        payload = self.model_dump(mode="json", exclude={"source_dir"})
+        """Stable hash of what the user asked for (used for re-attach after a crash); where the
+        curves are reported (`tracking`) does not change the job."""
+        payload = self.model_dump(mode="json", exclude={"source_dir", "tracking"})
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 

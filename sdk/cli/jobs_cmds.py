@@ -56,6 +56,22 @@ def _status_style(status) -> str:
             "unknown": "magenta"}.get(str(status), "white")
 
 
+def _live_mirror(client: Any, spec: Path, backend: str | None, track: list[str] | None):
+    """The LiveMirror for `train`: `--track` tools (added to the spec's `tracking:`), or the
+    spec's `tracking:` for a cloud job (a local job reports live from its own worker)."""
+    from ..spec import JobSpec
+
+    loaded = JobSpec.load(spec)
+    tracking = loaded.tracking
+    if not track and (tracking is None or (backend or loaded.backend) == "local"):
+        return None
+    from ..tracking import LiveMirror, TrackingSpec
+
+    if track:
+        tracking = TrackingSpec(**{**(tracking.model_dump() if tracking else {}), "to": track})
+    return LiveMirror(client, tracking=tracking, log=client.log)
+
+
 class _Progress:
     """on_update callback: a live panel on a terminal, plain lines otherwise."""
 
@@ -247,6 +263,10 @@ def register(app: typer.Typer) -> None:
                                    "--backend at that vendor's minimum size, priced first)."),
         smoke_examples: int = typer.Option(16, "--smoke-examples", min=1, help="Examples in "
                                            "the smoke sample (raised to the vendor's minimum)."),
+        track: Optional[List[str]] = typer.Option(None, "--track", help="Mirror the job's "
+                                                  "metrics into mlflow, tensorboard or wandb as "
+                                                  "it is polled (repeatable; adds to the spec's "
+                                                  "`tracking:`)."),
     ) -> None:
         """Submit a job (or re-attach to the one this spec + data already has) and wait for it."""
         client = _client(quiet=as_json)
@@ -261,9 +281,15 @@ def register(app: typer.Typer) -> None:
             err.print(_esc(plan.summary()), soft_wrap=True)
             for note in plan.notes:
                 err.print(f"[dim]  {_esc(note)}[/]", soft_wrap=True)
+        live = _live_mirror(client, spec, backend, track)
         with _Progress(quiet=as_json) as progress:
+            def on_update(j: Any) -> None:
+                progress(j)
+                if live is not None:
+                    live(j)
+
             try:
-                job = client.train(target, backend, detach=detach, new=new, on_update=progress)
+                job = client.train(target, backend, detach=detach, new=new, on_update=on_update)
             except KeyboardInterrupt:
                 if progress.job is None or not progress.job.submitted:
                     raise
@@ -271,6 +297,8 @@ def register(app: typer.Typer) -> None:
                 raise fail(f"stopped waiting; job {jid} keeps running at {progress.job.backend}",
                            f"`unitune watch {jid}` follows it again, `unitune cancel {jid}` "
                            "stops it", 130) from None
+        if live is not None:
+            live.close(str(job.status) if job.status.is_terminal else None)
         if detach and not job.status.is_terminal:
             if as_json:
                 print_json(_job_dict(job))
@@ -278,7 +306,9 @@ def register(app: typer.Typer) -> None:
                 out = _out()
                 out.print(f"submitted {job.id} to {_esc(job.backend)} as {_esc(job.remote_id)} "
                           f"({job.status})")
-                out.print(f"[dim]follow it: unitune watch {job.id}[/]")
+                out.print(f"[dim]follow it: unitune watch {job.id}"
+                          + (f"; mirror its curves: unitune track {job.id} --follow" if live
+                             else "") + "[/]")
             return
         _finish(job, as_json)
 
@@ -396,12 +426,21 @@ def register(app: typer.Typer) -> None:
         job_id: str = typer.Argument(..., help="Job id (or a unique prefix)."),
         csv: bool = typer.Option(False, "--csv", help="Write the rows as CSV to stdout."),
         plot: Optional[Path] = typer.Option(None, "--plot", help="Save a loss chart (PNG)."),
+        to: Optional[List[str]] = typer.Option(None, "--to", help="Also mirror the rows into "
+                                               "mlflow, tensorboard or wandb (repeatable)."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Training metrics: one row per step, with a terminal loss chart."""
         from ..job import Metrics
 
-        rows = _client(quiet=as_json or csv).metrics(job_id)
+        client = _client(quiet=as_json or csv)
+        rows = client.metrics(job_id)
+        if to:
+            from ..tracking import mirror
+
+            err = console(stderr=True)
+            for r in mirror(job_id, to=to, client=client):
+                err.print(_esc(f"{r.tool}: {r.logged} new point(s) ({r.where})"))
         cols = list(Metrics.COLUMNS)
         if csv:
             import csv as csv_mod
