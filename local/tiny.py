@@ -3,8 +3,18 @@
 A byte-level BPE tokenizer trained on a small built-in bilingual (English/French) corpus, a ChatML
 chat template whose assistant turn — including the `<|im_end|>` end-of-turn token — sits inside
 `{% generation %}` (so `assistant_only_loss` works and the model learns to stop), and a small
-Llama-architecture model initialised from a fixed seed. Built on first use and cached under
-`unitune_home()/models/tiny-chat`. Its weights are random: it learns format, not facts.
+Llama-architecture model initialised from a fixed seed, then briefly pre-trained (all weights,
+`PRETRAIN_STEPS` steps, ~12 s on one CPU core) on the bundled English / French / Chinese
+sentences below, plain and chat-framed. Built on first use and cached under
+`unitune_home()/models/tiny-chat`.
+
+Why pre-train: with random weights the output layer cannot put much probability on any token
+(its rows are tiny and the final norm bounds the hidden state), so a LoRA adapter — which leaves
+the embeddings and the output layer frozen — cannot lower the loss much below ln(vocab), and the
+tuned model answers "在的在的…". After the short pre-training those layers know the byte
+statistics of the three languages, and a LoRA run visibly learns a task (`unitune demo`). The
+bundled text is general (weather, travel, study…), none of it customer service, so what the
+demo's model shows afterwards was learned from the demo's data.
 """
 from __future__ import annotations
 
@@ -16,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 TINY_ID = "unitune/tiny-chat"
-VERSION = 1  # bump when the recipe below changes; the cache is keyed on it
+VERSION = 2  # bump when the recipe below changes; the cache is keyed on it
 SEED = 1234
 
 CHAT_TEMPLATE = (
@@ -75,6 +85,64 @@ _FR = [
     "Élève, garçon, où, à, ç, ê, î, ô, û, ë, ï, ü — les accents comptent.",
 ]
 
+_ZH = [
+    "今天天气很好，阳光明媚，适合出去散步。",
+    "明天可能会下雨，出门记得带伞。",
+    "春天来了，公园里的花都开了。",
+    "秋天的北京天高气爽，是旅游的好季节。",
+    "冬天很冷，晚上要多穿一件衣服。",
+    "我每天早上七点起床，先喝一杯水再吃早饭。",
+    "他喜欢在周末去图书馆看书。",
+    "这家餐厅的饺子很好吃，价格也不贵。",
+    "妈妈做的红烧肉是我最喜欢的菜。",
+    "我们下午三点在学校门口见面吧。",
+    "学习一门新的语言需要耐心和坚持。",
+    "请把这句话翻译成英文。",
+    "机器学习模型从数据中学习规律。",
+    "微调可以让预训练模型适应新的任务。",
+    "这台电脑运行速度很快，屏幕也很清楚。",
+    "火车早上八点从北京南站出发，中午到达上海。",
+    "飞机晚点了一个小时，我们在机场等了很久。",
+    "他在一家科技公司做软件工程师。",
+    "会议改到下周二上午十点，请大家准时参加。",
+    "请问附近有没有地铁站？",
+    "往前走两百米，然后向左拐就到了。",
+    "这本书讲的是一个年轻人离开家乡去大城市打拼的故事。",
+    "多喝水、早睡早起对身体有好处。",
+    "医生说他需要休息几天，不要太累。",
+    "孩子们在操场上踢足球，玩得很开心。",
+    "我想买一双舒服的鞋子，适合每天走路。",
+    "超市里的水果很新鲜，苹果和香蕉都在打折。",
+    "这个周末我们打算去爬山，顺便拍一些照片。",
+    "谢谢你的帮助，祝你工作顺利！",
+    "不好意思，我没听清楚，你能再说一遍吗？",
+    "长城是中国最有名的古代建筑之一。",
+    "熊猫喜欢吃竹子，主要生活在四川。",
+    "一年有十二个月，一周有七天。",
+    "水在一百摄氏度的时候会沸腾。",
+    "你好，请问有什么可以帮您？",
+    "好的，我明白了，我马上去办。",
+    "请在表格里填写您的姓名、电话和地址。",
+    "这个问题有点复杂，我们需要再讨论一下。",
+    "他每天坐公交车上班，路上大约需要四十分钟。",
+    "晚饭后我们一起去河边散步，看看夜景。",
+    "新年快到了，街上到处都挂着红灯笼。",
+    "这部电影的故事很感人，很多观众都哭了。",
+    "我的手机没电了，可以借一下你的充电器吗？",
+    "请保持安静，图书馆里不能大声说话。",
+    "今天的作业是写一篇关于家乡的作文。",
+    "数字：一二三四五六七八九十，0 1 2 3 4 5 6 7 8 9。",
+    "他把钥匙忘在家里了，只好等家人回来开门。",
+    "周一到周五上班，周六和周日休息。",
+    "这条路晚上车很多，过马路要小心。",
+    "你可以先试一下，如果不合适再换。",
+]
+
+PRETRAIN_STEPS = 240  # full-weight steps at build time (batch 16 x 128 tokens)
+PRETRAIN_LR = 3e-3
+PRETRAIN_SEQ = 128
+PRETRAIN_BATCH = 16
+
 
 def corpus() -> list[str]:
     """The built-in bilingual training corpus for the BPE (chat-framed and plain)."""
@@ -84,6 +152,51 @@ def corpus() -> list[str]:
         lines.append(f"<|im_start|>user\n{text}<|im_end|>\n<|im_start|>assistant\n"
                      f"{(_EN + _FR)[(i + 7) % len(_EN + _FR)]}<|im_end|>\n")
     return lines
+
+
+def pretrain_corpus() -> list[str]:
+    """The build-time pre-training text: every sentence plain, then chat-framed pairs drawn
+    with a fixed seed (so the model also learns the turn structure and to stop)."""
+    import random
+
+    texts = _EN + _FR + _ZH
+    rng = random.Random(SEED)
+    docs = list(texts)
+    for _ in range(400):
+        q, a = rng.choice(texts), rng.choice(texts)
+        docs.append(f"<|im_start|>user\n{q}<|im_end|>\n<|im_start|>assistant\n{a}<|im_end|>\n")
+    return docs
+
+
+def pretrain(model, tokenizer, *, steps: int = PRETRAIN_STEPS, seed: int = SEED) -> list[float]:
+    """Train every weight of `model` on `pretrain_corpus()` (deterministic: fixed seeds, one
+    data order); returns the loss of each step."""
+    import torch
+
+    eot = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    stream: list[int] = []
+    for doc in pretrain_corpus():
+        stream += tokenizer(doc, add_special_tokens=False)["input_ids"] + [eot]
+    rows = len(stream) // PRETRAIN_SEQ
+    data = torch.tensor(stream[:rows * PRETRAIN_SEQ]).view(rows, PRETRAIN_SEQ)
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=PRETRAIN_LR, weight_decay=0.0)
+    warm = max(1, steps // 12)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * max(0.05, 1 - s / steps))
+    losses = []
+    model.train()
+    for _ in range(steps):
+        batch = data[torch.randint(0, rows, (PRETRAIN_BATCH,), generator=gen)]
+        loss = model(input_ids=batch, labels=batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        losses.append(float(loss.detach()))
+    model.eval()
+    return losses
 
 
 def tiny_config_kwargs(vocab_size: int) -> dict:
@@ -140,6 +253,23 @@ def build_model(tokenizer, *, seed: int = SEED, **overrides):
     return model
 
 
+def _pretrain_seeded(model, tok) -> list[float]:
+    """`pretrain` with torch's global RNG state restored afterwards."""
+    import torch
+
+    state, threads = torch.random.get_rng_state(), torch.get_num_threads()
+    try:
+        torch.manual_seed(SEED)
+        # one thread: these matrices are tiny, and on a busy machine OpenMP threads spin-wait
+        # (measured: 30 steps took 1.5 s on one thread, 26 s on two, on a loaded 2-core box);
+        # it also makes the result independent of the core count
+        torch.set_num_threads(1)
+        return pretrain(model, tok)
+    finally:
+        torch.set_num_threads(threads)
+        torch.random.set_rng_state(state)
+
+
 def cache_dir() -> Path:
     from ..paths import unitune_home
 
@@ -165,12 +295,16 @@ def ensure_tiny_model(dest: Path | None = None) -> Path:
     try:
         tok = build_tokenizer()
         model = build_model(tok)
+        losses = _pretrain_seeded(model, tok)
         tok.save_pretrained(tmp)
         model.save_pretrained(tmp)
         n_params = sum(p.numel() for p in model.parameters())
         (tmp / "unitune-tiny.json").write_text(json.dumps({
             "id": TINY_ID, "version": VERSION, "seed": SEED, "parameters": n_params,
-            "note": "random weights: learns format and stop tokens, not facts"}))
+            "pretrain": {"steps": len(losses), "first_loss": round(losses[0], 4),
+                         "last_loss": round(losses[-1], 4)},
+            "note": "pre-trained a few seconds on bundled general EN/FR/ZH text: knows byte "
+                    "statistics and the chat turns, no facts"}))
         if dest.exists():
             shutil.rmtree(dest, ignore_errors=True)
         try:

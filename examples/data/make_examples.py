@@ -10,6 +10,8 @@
 - instructions_alpaca.jsonl  Alpaca instruction data in English and Chinese (>= 100), with answers
                           computed or looked up, never made up.
 - preferences_dpo.jsonl   TRL preference pairs (prompt/chosen/rejected), English and Chinese.
+- sdk/demo/support_zh_short.jsonl  The demo's narrower task (shipped inside the package for
+                          `unitune demo`): the same shop, one short fixed reply per intent.
 - broken.jsonl            Typical mistakes, for the validator demo (bad JSON, missing assistant,
                           unknown role, weight on a user turn, bad UTF-8 bytes, ...).
 
@@ -23,6 +25,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+DEMO_DIR = HERE.parent.parent / "sdk" / "demo"  # package data of `unitune demo`
 SHOP = "优选商城"
 
 SYSTEMS = [
@@ -165,6 +168,61 @@ def make_support(n: int = 150, seed: int = 20261128) -> list[dict]:
             continue
         seen.add(key)
         out.append({"messages": messages})
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The demo's narrower task (`unitune demo`, shipped in the package as sdk/demo/): the same shop,
+# one short fixed reply per intent, so a tiny model visibly learns it within a minute on a CPU.
+
+DEMO_SYSTEM = f"你是{SHOP}客服，用一句话回答顾客。"
+DEMO_INTENTS = [
+    ("shipping", ["我的订单{o}怎么还没到？", "请帮我查一下{p}的物流。", "{p}下单{d}天了还没收到。",
+                  "我的订单还没有发货，能帮我查一下吗？", "寄到{c}的包裹到哪了？"],
+     "您好，包裹正在运输中，请在订单详情页查看物流进度。"),
+    ("refund", ["订单{o}的退款什么时候到账？", "我申请退款好几天了，钱还没退回来。",
+                "{p}的退款怎么还没到？"],
+     "退款审核通过后会原路退回，一般1到3个工作日到账。"),
+    ("return", ["买的{p}不想要了，可以退货吗？", "{p}尺寸不合适，想退货。", "订单{o}能退货吗？"],
+     "签收后7天内，可在订单详情页申请无理由退货。"),
+    ("defect", ["收到的{p}有质量问题，用了一次就坏了。", "{p}有破损，怎么处理？",
+                "订单{o}里的{p}是坏的。"],
+     "很抱歉！请上传问题照片申请售后，我们24小时内处理。"),
+    ("address", ["订单{o}的收货地址写错了，能改吗？", "我想把地址改成{c}的新地址。"],
+     "商品出库前可在订单详情页点击“修改地址”。"),
+    ("invoice", ["订单{o}能开发票吗？", "我需要{p}的电子发票，抬头是公司。"],
+     "请在订单详情页点击“申请开票”，电子发票会发到您的邮箱。"),
+    ("password", ["我的账号登录不上去，一直提示密码错误。", "忘记登录密码了怎么办？"],
+     "请在登录页点击“忘记密码”，用手机验证码重设。"),
+    ("cancel", ["订单{o}还能取消吗？", "刚下的{p}拍错了，帮我取消一下。"],
+     "未发货的订单可在订单详情页直接取消，款项原路退回。"),
+    ("coupon", ["我的优惠券为什么用不了？", "买{p}的时候满减券不能用。"],
+     "请在“我的-优惠券”查看使用门槛和适用范围。"),
+    ("payment", ["付款时一直提示支付失败。", "下单{p}付不了款，{pay}显示交易失败。"],
+     "请检查网络后重试或更换支付方式，重复扣款会自动退回。"),
+    ("membership", ["会员有什么权益？", "怎么开通会员，多少钱一年？"],
+     "会员每年99元，享免运费券和会员专享价。"),
+    ("thanks", ["好的，谢谢！", "明白了，谢谢你。", "知道了，辛苦了。"],
+     "不客气，祝您购物愉快！"),
+]
+
+
+def make_demo(n: int = 150, seed: int = 20261204) -> list[dict]:
+    rng = random.Random(seed)
+    out, seen = [], set()
+    while len(out) < n:
+        _, openers, reply = rng.choice(DEMO_INTENTS)
+        user = rng.choice(openers).format(o=order_no(rng), p=rng.choice(PRODUCTS),
+                                          c=rng.choice(CITIES), d=rng.randint(2, 9),
+                                          pay=rng.choice(PAYMENTS))
+        if rng.random() < 0.3:
+            user = rng.choice(["你好，", "在吗？", "您好，"]) + user
+        if user in seen:
+            continue
+        seen.add(user)
+        out.append({"messages": [{"role": "system", "content": DEMO_SYSTEM},
+                                 {"role": "user", "content": user},
+                                 {"role": "assistant", "content": reply}]})
     return out
 
 
@@ -363,8 +421,13 @@ def build() -> dict[str, bytes]:
     alpaca = make_alpaca()
     assert len(alpaca) >= 100 and len({json.dumps(r) for r in alpaca}) == len(alpaca)
     dpo = make_dpo()
+    demo = make_demo()
+    for row in demo:
+        for m in row["messages"]:
+            assert not any(r in m["content"] for r in RESERVED), m["content"]
     return {"support_zh.jsonl": _jsonl(support), "instructions_alpaca.jsonl": _jsonl(alpaca),
-            "preferences_dpo.jsonl": _jsonl(dpo), "broken.jsonl": make_broken()}
+            "preferences_dpo.jsonl": _jsonl(dpo), "broken.jsonl": make_broken(),
+            str(DEMO_DIR / "support_zh_short.jsonl"): _jsonl(demo)}
 
 
 def main(argv: list[str]) -> int:

@@ -299,6 +299,12 @@ def register(app: typer.Typer) -> None:
                            "stops it", 130) from None
         if live is not None:
             live.close(str(job.status) if job.status.is_terminal else None)
+        if job.status.is_terminal and not as_json:  # what the curves say: overfitting, LR, …
+            from ..eval import print_diagnosis
+
+            err = console(stderr=True)
+            print_diagnosis(job.id, client, echo=lambda line: err.print(line, markup=False,
+                                                                         highlight=False))
         if detach and not job.status.is_terminal:
             if as_json:
                 print_json(_job_dict(job))

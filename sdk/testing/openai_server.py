@@ -11,6 +11,8 @@ What it serves (under `/v1`, or under `/openai` with a required `api-version` qu
 (create, list with `after`/`limit`/`metadata[k]=v`), `/fine_tuning/jobs/{id}` and its `/cancel`,
 `/pause`, `/resume`, `/events`, `/checkpoints`. In Azure mode it also serves the Azure Resource
 Manager deployment resource (`/subscriptions/…/deployments/{name}`).
+Chat completions (`/chat/completions`; Azure: `/deployments/{name}/chat/completions`) are
+served by `openai_chat.ChatFake` (`srv.chat`), whose docstring says how to script the answers.
 
 A job advances one *tick* at a time: on every retrieve of that job (default), every
 `tick_seconds` (background thread), or when `advance()` is called. Phases and how many ticks each
@@ -190,6 +192,9 @@ class FakeOpenAIServer(LoopbackServer):
         self.requests: list[dict[str, Any]] = []  # every request and response (for shape checks)
         self.create_attempts = 0  # POST /fine_tuning/jobs received (faulted or not)
         self.contract = Contract(azure)  # request bodies vs the published schemas
+        from .openai_chat import ChatFake  # the chat completions route (issue 13)
+
+        self.chat = ChatFake(self)
         self._next: list[str] = []
         self._lock = threading.RLock()
         self._threads: list[threading.Thread] = []
@@ -462,6 +467,9 @@ class FakeOpenAIServer(LoopbackServer):
         query = parse_qsl(url.query, keep_blank_values=True)
         q = dict(query)
         path = url.path.rstrip("/") or "/"
+        if path.startswith("/_fake/chat/"):
+            with self._lock:
+                return self.chat.admin(method, path, body)
         if path.startswith("/_fake/"):
             return self._admin(method, path, body)
         m = ARM_PATH.match(path)
@@ -478,6 +486,11 @@ class FakeOpenAIServer(LoopbackServer):
         denied = self._auth(headers)
         if denied:
             return denied
+        from .openai_models import intercept  # GET /models, scripted create refusals
+
+        hooked = intercept(self, method, route, q)
+        if hooked is not None:
+            return hooked
         with self._lock:
             return self._route(method, route, q, query, headers, body)
 
@@ -504,6 +517,9 @@ class FakeOpenAIServer(LoopbackServer):
 
     def _route(self, method, route, q, query, headers, body):
         parts = route.strip("/").split("/")
+        chat = self.chat.route(method, parts, body)
+        if chat is not None:
+            return chat
         if parts[0] == "files":
             if len(parts) == 1:
                 if method == "POST":

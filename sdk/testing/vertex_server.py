@@ -8,6 +8,8 @@ the vendor SDK, with nothing patched inside it:
     GET  /{v1|v1beta1}/projects/{p}/locations/{l}/tuningJobs            list (filter=labels.k="v")
     GET  /{v1|v1beta1}/projects/{p}/locations/{l}/tuningJobs/{id}       get (advances one tick)
     POST /{v1|v1beta1}/projects/{p}/locations/{l}/tuningJobs/{id}:cancel
+    POST …/endpoints/{id}:generateContent, …/publishers/google/models/{m}:generateContent
+                                                                        (vertex_generate.py)
 
 JSON is camelCase, int64 values are strings, enums are names, or numbers when the request asks
 for `$alt=json;enum-encoding=int` (what GAPIC REST sends). Errors use Google's body
@@ -124,6 +126,9 @@ class VertexFakeServer(LoopbackServer):
         self._throttle: list[float] = []
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
+        from .vertex_generate import GenerateFake  # generateContent (issue 13)
+
+        self.generate = GenerateFake(self)
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> "VertexFakeServer":
@@ -303,6 +308,8 @@ class VertexFakeServer(LoopbackServer):
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         if path.startswith("/_fake/"):
             return self._control(method, path, body)
+        if self.generate.matches(path):  # see vertex_generate.py
+            return self.generate.serve(method, path, headers, body)
         m = _PATH.match(path)
         if not m:
             return _error(404, "NOT_FOUND", f"no route for {method} {path}")

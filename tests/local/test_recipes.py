@@ -204,7 +204,7 @@ def test_cli_generate_merge_export_on_a_trained_job(tiny_home, fixed_batch_file,
 
     run_recipe(make_spec(fixed_batch_file, steps=4, lr=2e-2), tmp_path / "job")
     runner = CliRunner()
-    out = runner.invoke(app, ["generate", str(tmp_path / "job"), "Bonjour !", "--json",
+    out = runner.invoke(app, ["generate", str(tmp_path / "job"), "Bonjour !", "--compare", "--json",
                               "--max-new-tokens", "8"])
     assert out.exit_code == 0, out.output
     answer = json.loads(out.stdout)
