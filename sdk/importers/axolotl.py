@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError
-from .common import INFRA_REASON, fill_cloud_models, finish, is_empty, read_config, \
-    set_data, slug, whole_epochs
+from .common import (INFRA_REASON, ConfigSource, fill_cloud_models, finish, is_empty, set_data,
+                     slug, whole_epochs)
 from .result import ImportResult
 
 # Axolotl dataset `type` → unitune input format
@@ -69,18 +69,8 @@ REASONS = {
 
 def import_axolotl(path: str | Path, *, out_dir: Path, name: str | None = None,
                    data: str | None = None) -> ImportResult:
-    cfg = read_config(path)
-    r = ImportResult("axolotl", str(path))
-    base_dir = Path(path).resolve().parent
-    used: set[str] = set()
-
-    def take(key: str) -> Any:
-        used.add(key)
-        value = cfg.get(key)
-        if key in cfg and is_empty(value):
-            r.empty.append(key)
-            return None
-        return value
+    src = ConfigSource(path, "axolotl")
+    cfg, r, base_dir, used, take = src.cfg, src.result, src.base_dir, src.used, src.take
 
     # -- model & method --------------------------------------------------------------------------
     base = take("base_model")

@@ -46,6 +46,49 @@ def read_config(path: str | os.PathLike) -> dict[str, Any]:
     return raw
 
 
+class ConfigSource:
+    """A tool's config being imported: `take(key)` reads a key and marks it handled (an empty
+    value is recorded as such), so `finish` can list every key nobody took."""
+
+    def __init__(self, path: str | os.PathLike, tool: str) -> None:
+        self.cfg = read_config(path)
+        self.result = ImportResult(tool, str(path))
+        self.base_dir = Path(path).resolve().parent
+        self.used: set[str] = set()
+
+    def take(self, key: str) -> Any:
+        self.used.add(key)
+        value = self.cfg.get(key)
+        if key in self.cfg and is_empty(value):
+            self.result.empty.append(key)
+            return None
+        return value
+
+
+def map_trainer_batch_and_epochs(r: ImportResult, take: Any) -> None:
+    """The Hugging Face TrainingArguments fields LLaMA-Factory and TRL configs share: the
+    per-device micro-batch × accumulation, and whole epochs."""
+    micro, gas = take("per_device_train_batch_size"), take("gradient_accumulation_steps")
+    if micro is not None:
+        r.set("hyperparameters.batch_size", int(micro) * int(gas or 1),
+              "per_device_train_batch_size",
+              note=f"per_device_train_batch_size {micro} × gradient_accumulation_steps "
+                   f"{gas or 1} (per process)")
+        r.set("backend_options.local.per_device_batch_size", int(micro),
+              "per_device_train_batch_size")
+    if gas is not None:
+        r.set("hyperparameters.gradient_accumulation_steps", int(gas),
+              "gradient_accumulation_steps")
+    epochs = take("num_train_epochs")
+    if epochs is not None:
+        n = whole_epochs(epochs)
+        if n is None:
+            r.skip("num_train_epochs", epochs, "unitune trains whole epochs; use "
+                   "hyperparameters.max_steps for a partial one")
+        else:
+            r.set("hyperparameters.epochs", n, "num_train_epochs")
+
+
 def is_empty(value: Any) -> bool:
     return value is None or value == "" or value == [] or value == {}
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError
-from .common import INFRA_REASON, fill_cloud_models, finish, is_empty, read_config, \
-    set_data, slug, whole_epochs
+from .common import (INFRA_REASON, ConfigSource, fill_cloud_models, finish, is_empty,
+                     map_trainer_batch_and_epochs, set_data, slug)
 from .result import ImportResult
 
 INFRA_KEYS = {"output_dir", "overwrite_output_dir", "overwrite_cache", "preprocessing_num_workers",
@@ -50,18 +50,8 @@ FORMATTINGS = {"alpaca": "alpaca", "sharegpt": "sharegpt", "openai": "messages"}
 
 def import_llama_factory(path: str | Path, *, out_dir: Path, name: str | None = None,
                          data: str | None = None) -> ImportResult:
-    cfg = read_config(path)
-    r = ImportResult("llama-factory", str(path))
-    base_dir = Path(path).resolve().parent
-    used: set[str] = set()
-
-    def take(key: str) -> Any:
-        used.add(key)
-        value = cfg.get(key)
-        if key in cfg and is_empty(value):
-            r.empty.append(key)
-            return None
-        return value
+    src = ConfigSource(path, "llama-factory")
+    cfg, r, base_dir, used, take = src.cfg, src.result, src.base_dir, src.used, src.take
 
     model = take("model_name_or_path")
     if not model:
@@ -170,25 +160,7 @@ def import_llama_factory(path: str | Path, *, out_dir: Path, name: str | None = 
     cutoff = take("cutoff_len")
     if cutoff is not None:
         r.set("hyperparameters.max_seq_length", int(cutoff), "cutoff_len")
-    micro, gas = take("per_device_train_batch_size"), take("gradient_accumulation_steps")
-    if micro is not None:
-        r.set("hyperparameters.batch_size", int(micro) * int(gas or 1),
-              "per_device_train_batch_size",
-              note=f"per_device_train_batch_size {micro} × gradient_accumulation_steps "
-                   f"{gas or 1} (per process)")
-        r.set("backend_options.local.per_device_batch_size", int(micro),
-              "per_device_train_batch_size")
-    if gas is not None:
-        r.set("hyperparameters.gradient_accumulation_steps", int(gas),
-              "gradient_accumulation_steps")
-    epochs = take("num_train_epochs")
-    if epochs is not None:
-        n = whole_epochs(epochs)
-        if n is None:
-            r.skip("num_train_epochs", epochs, "unitune trains whole epochs; use "
-                   "hyperparameters.max_steps for a partial one")
-        else:
-            r.set("hyperparameters.epochs", n, "num_train_epochs")
+    map_trainer_batch_and_epochs(r, take)
     for key, target, cast in (("max_steps", "hyperparameters.max_steps", int),
                               ("learning_rate", "hyperparameters.learning_rate", float),
                               ("warmup_ratio", "hyperparameters.warmup_ratio", float),
