@@ -246,7 +246,8 @@ def _bedrock(root: Path, env: dict[str, str]) -> Iterator[World]:
                f"secret {ENV_SECRETS['AWS_SECRET_ACCESS_KEY']} and session token "
                f"{ENV_SECRETS['AWS_SESSION_TOKEN']}")
     scenarios = ["success", "failure"]
-    seen: list[str] = []
+    # moto's state is process-wide: jobs other test modules left behind are not ours to script
+    seen: list[str] = list(bedrock_backends[AWS_ACCOUNT][AWS_REGION].model_customization_jobs)
     tags_seen: list[Any] = []
     stop = threading.Event()
 
