@@ -76,7 +76,7 @@ MODELS = {
 
 
 def model_shape(name: str, vocab: int):
-    from unitune.local.hardware import shape_from_config
+    from unitune.local.memory import shape_from_config
 
     cfg = dict(MODELS[name])
     cfg["model_type"] = cfg.pop("arch")
@@ -285,7 +285,7 @@ def mfu(tokens_per_s: float, flops_per_token: float, gpu: str | None) -> tuple[f
 def predict_trl_mb(shape, args, lengths: list[int]) -> float:
     """TRL defaults' peak as unitune's memory model predicts it: padded batches (worst: one holds
     the longest example), every layer checkpointed, SDPA with a padding mask."""
-    from unitune.local.hardware import predict_memory
+    from unitune.local.memory import predict_memory
 
     longest = min(max(lengths), args.max_length)
     est = predict_memory(shape, adapter="lora", r=16, precision="bf16" if args.device == "cuda"

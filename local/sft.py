@@ -118,7 +118,8 @@ def prepare(spec, ctx: RunContext, method: str, rows: list[dict] | None = None):
     from transformers import AutoConfig
 
     from .data import load_rows
-    from .hardware import choose, detect, shape_from_config
+    from .hardware import choose, detect
+    from .memory import shape_from_config
     from .models import resolve
     from .training import load_tokenizer, split_validation
 

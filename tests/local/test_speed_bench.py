@@ -74,7 +74,7 @@ def test_model_flops_formula_matches_torch_flop_counter():
     sys.path.insert(0, str(ROOT))
     bench = bench_module()
     bench.import_unitune()
-    from unitune.local.hardware import shape_from_config
+    from unitune.local.memory import shape_from_config
 
     cfg = dict(hidden_size=64, intermediate_size=160, num_hidden_layers=2, num_attention_heads=4,
                num_key_value_heads=2, vocab_size=300, tie_word_embeddings=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from unitune.local.hardware import predict_memory, shape_from_config
+from unitune.local.memory import predict_memory, shape_from_config
 
 
 def saved_bytes(model, batch: dict, autocast: bool) -> int:

@@ -11,10 +11,10 @@ import sys
 import pytest
 
 from unitune.errors import SpecError
-from unitune.local.hardware import (GB, Hardware, choose, choose_attention, choose_liger,
-                                    choose_optimizer, memory_budget_gb, plan_memory,
-                                    predict_memory, read_model_shape, shape_from_config,
-                                    speed_plan_rows)
+from unitune.local.hardware import (Hardware, choose, choose_attention, choose_liger,
+                                    choose_optimizer, speed_plan_rows)
+from unitune.local.memory import (GB, memory_budget_gb, plan_memory, predict_memory,
+                                  read_model_shape, shape_from_config)
 from unitune.spec import JobSpec
 
 QWEN05 = dict(model_type="qwen2", hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
