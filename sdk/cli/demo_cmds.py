@@ -53,7 +53,7 @@ def demo(
     from ..data.validate import validate_file
     from ..paths import unitune_home
     from ..spec import JobSpec
-    from . import cost_cmds, jobs_cmds
+    from . import cost_cmds, display
 
     spec_path = spec_path or bundled.SPEC
     if not spec_path.exists():
@@ -98,7 +98,7 @@ def demo(
     client = Client(log=lambda m: console(stderr=True).print(f"    {m}", markup=False,
                                                              highlight=False))
     started = time.monotonic()
-    with jobs_cmds._Progress() as progress:
+    with display.Progress() as progress:
         job = client.train(spec, "local", new=True, on_update=progress)
     if str(job.status) != "succeeded":
         reason = job.error.message if job.error else job.raw_status
@@ -112,9 +112,9 @@ def demo(
     # 4. loss curve (terminal + PNG)
     job_dir = unitune_home() / "jobs" / job.id
     png = plot or (job_dir / "loss.png")
-    jobs_cmds._plot(rows, png)
+    display.plot_losses(rows, png)
     if losses:
-        _step(4, total, f"loss curve: {jobs_cmds._sparkline(losses)}  {losses[0]:.3f} → "
+        _step(4, total, f"loss curve: {display.sparkline(losses)}  {losses[0]:.3f} → "
                         f"{losses[-1]:.3f}: the final loss is {losses[-1] / losses[0]:.0%} of "
                         f"the first (PNG: {png})")
     else:

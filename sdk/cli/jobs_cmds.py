@@ -12,23 +12,15 @@ from typing import Any, List, Optional
 import typer
 
 from .common import EXIT_FAIL, EXIT_USAGE, console, fail, handle_errors, print_json
-
-SPARK = "▁▂▃▄▅▆▇█"
-
+from .display import Progress, esc, fmt_cell, plot_losses, sparkline, status_style
 
 # -- helpers (imports inside, so `unitune --help` stays light) ---------------------------------------
 def _client(quiet: bool = False):
     from ..client import Client
 
     err = console(stderr=True)
-    log = (lambda _m: None) if quiet else (lambda m: err.print(f"[dim]{_esc(m)}[/]"))
+    log = (lambda _m: None) if quiet else (lambda m: err.print(f"[dim]{esc(m)}[/]"))
     return Client(log=log)
-
-
-def _esc(text: Any) -> str:
-    from rich.markup import escape
-
-    return escape(str(text))
 
 
 def _out():
@@ -40,20 +32,6 @@ def _job_dict(job, history: list | None = None) -> dict:
     if history is not None:
         out["history"] = history
     return out
-
-
-def _fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    seconds = int(max(0, seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
-
-
-def _status_style(status) -> str:
-    return {"succeeded": "green", "failed": "red", "cancelled": "yellow", "running": "cyan",
-            "unknown": "magenta"}.get(str(status), "white")
 
 
 def _live_mirror(client: Any, spec: Path, backend: str | None, track: list[str] | None):
@@ -72,119 +50,18 @@ def _live_mirror(client: Any, spec: Path, backend: str | None, track: list[str] 
     return LiveMirror(client, tracking=tracking, log=client.log)
 
 
-class _Progress:
-    """on_update callback: a live panel on a terminal, plain lines otherwise."""
-
-    def __init__(self, quiet: bool = False) -> None:
-        import time
-
-        self.quiet = quiet
-        self.console = console(stderr=True)
-        self.live = None
-        self.start = time.monotonic()
-        self.run_start: float | None = None
-        self.run_step0 = 0
-        self.last_line: str | None = None
-        self.job = None
-
-    def __enter__(self) -> "_Progress":
-        if not self.quiet and self.console.is_terminal:
-            from rich.live import Live
-
-            self.live = Live(console=self.console, refresh_per_second=4, transient=False)
-            self.live.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.live is not None:
-            self.live.__exit__(*exc)
-
-    def eta(self, job) -> float | None:
-        import time
-
-        p = job.progress
-        if p is None or not p.step or not p.total_steps:
-            return None
-        if p.eta_seconds is not None:
-            return p.eta_seconds
-        if str(job.status) != "running":
-            return None
-        now = time.monotonic()
-        if self.run_start is None:
-            self.run_start, self.run_step0 = now, p.step
-            return None
-        done = p.step - self.run_step0
-        if done <= 0:
-            return None
-        return (now - self.run_start) / done * (p.total_steps - p.step)
-
-    def line(self, job) -> str:
-        import time
-
-        p = job.progress
-        parts = [f"{job.id}", f"{job.status}", f"({job.raw_status})" if job.raw_status else ""]
-        if p and p.total_steps:
-            parts.append(f"step {p.step or 0}/{p.total_steps}")
-        if p and p.latest_loss is not None:
-            parts.append(f"loss {p.latest_loss:.4f}")
-        parts.append(f"elapsed {_fmt_duration(time.monotonic() - self.start)}")
-        eta = self.eta(job)
-        if eta is not None and not job.status.is_terminal:
-            parts.append(f"ETA {_fmt_duration(eta)}")
-        return "  ".join(x for x in parts if x)
-
-    def render(self, job):
-        import time
-
-        from rich.progress_bar import ProgressBar
-        from rich.table import Table
-
-        p = job.progress
-        table = Table.grid(padding=(0, 2))
-        table.add_column(style="bold")
-        table.add_column()
-        table.add_row("job", f"{job.id}  [dim]{_esc(job.backend)} {_esc(job.remote_id or '')}[/]")
-        table.add_row("status", f"[{_status_style(job.status)}]{job.status}[/] "
-                                f"[dim]({_esc(job.raw_status or '')})[/]")
-        if p and p.total_steps:
-            bar = ProgressBar(total=p.total_steps, completed=p.step or 0, width=30)
-            row = Table.grid(padding=(0, 1))
-            row.add_row(bar, f"{p.step or 0}/{p.total_steps}")
-            table.add_row("step", row)
-        if p and p.latest_loss is not None:
-            table.add_row("loss", f"{p.latest_loss:.4f}")
-        table.add_row("elapsed", _fmt_duration(time.monotonic() - self.start))
-        eta = self.eta(job)
-        if eta is not None and not job.status.is_terminal:
-            table.add_row("ETA", _fmt_duration(eta))
-        return table
-
-    def __call__(self, job) -> None:
-        self.job = job
-        if self.quiet:
-            return
-        if self.live is not None:
-            self.live.update(self.render(job))
-            return
-        line = self.line(job)
-        key = line.split("  elapsed")[0]
-        if key != self.last_line:
-            self.last_line = key
-            self.console.print(_esc(line), soft_wrap=True)
-
-
 def _finish(job, as_json: bool, history: list | None = None) -> None:
     """Print the final job and exit 0 only when it succeeded."""
     if as_json:
         print_json(_job_dict(job, history))
     else:
         out = _out()
-        out.print(f"[{_status_style(job.status)}]{job.status}[/]: {job.id} "
-                  f"[dim]({_esc(job.backend)} {_esc(job.remote_id or '')})[/]")
+        out.print(f"[{status_style(job.status)}]{job.status}[/]: {job.id} "
+                  f"[dim]({esc(job.backend)} {esc(job.remote_id or '')})[/]")
         if job.model is not None:
-            out.print(f"model: {_esc(job.model.model_id)}")
+            out.print(f"model: {esc(job.model.model_id)}")
             if job.model.invoke:
-                out.print(f"[dim]use it: {_esc(job.model.invoke)}[/]")
+                out.print(f"[dim]use it: {esc(job.model.invoke)}[/]")
     if str(job.status) == "succeeded":
         return
     reason = job.error.message if job.error else (job.raw_status or str(job.status))
@@ -203,18 +80,6 @@ def _parse_options(pairs: list[str] | None) -> dict[str, str]:
     return out
 
 
-def _sparkline(values: list[float], width: int = 60) -> str:
-    if not values:
-        return ""
-    if len(values) > width:  # sample evenly, keep the last value
-        step = len(values) / width
-        values = [values[min(len(values) - 1, int(i * step))] for i in range(width - 1)] + [values[-1]]
-    lo, hi = min(values), max(values)
-    span = (hi - lo) or 1.0
-    return "".join(SPARK[min(len(SPARK) - 1, int((v - lo) / span * (len(SPARK) - 1) + 0.5))]
-                   for v in values)
-
-
 def _watch(client, job_id: str, as_json: bool) -> None:
     if as_json:  # JSON lines: one object per snapshot, the last one final
         job = None
@@ -222,7 +87,7 @@ def _watch(client, job_id: str, as_json: bool) -> None:
             _print_jsonl(_job_dict(job))
         _finish_exit_only(job)
         return
-    with _Progress() as progress:
+    with Progress() as progress:
         job = None
         for job in client.watch(job_id):
             progress(job)
@@ -278,11 +143,11 @@ def register(app: typer.Typer) -> None:
             plan = smoke_spec(JobSpec.load(spec), backend, smoke_examples)
             target, backend = plan.spec, plan.backend
             err = console(stderr=True)
-            err.print(_esc(plan.summary()), soft_wrap=True)
+            err.print(esc(plan.summary()), soft_wrap=True)
             for note in plan.notes:
-                err.print(f"[dim]  {_esc(note)}[/]", soft_wrap=True)
+                err.print(f"[dim]  {esc(note)}[/]", soft_wrap=True)
         live = _live_mirror(client, spec, backend, track)
-        with _Progress(quiet=as_json) as progress:
+        with Progress(quiet=as_json) as progress:
             def on_update(j: Any) -> None:
                 progress(j)
                 if live is not None:
@@ -310,7 +175,7 @@ def register(app: typer.Typer) -> None:
                 print_json(_job_dict(job))
             else:
                 out = _out()
-                out.print(f"submitted {job.id} to {_esc(job.backend)} as {_esc(job.remote_id)} "
+                out.print(f"submitted {job.id} to {esc(job.backend)} as {esc(job.remote_id)} "
                           f"({job.status})")
                 out.print(f"[dim]follow it: unitune watch {job.id}"
                           + (f"; mirror its curves: unitune track {job.id} --follow" if live
@@ -339,8 +204,8 @@ def register(app: typer.Typer) -> None:
         table.add_column()
         rows = [("id", job.id), ("name", job.name), ("backend", job.backend),
                 ("base model", job.base_model), ("remote id", job.remote_id),
-                ("status", f"[{_status_style(job.status)}]{job.status}[/] "
-                           f"[dim]({_esc(job.raw_status or '')})[/]"),
+                ("status", f"[{status_style(job.status)}]{job.status}[/] "
+                           f"[dim]({esc(job.raw_status or '')})[/]"),
                 ("created", job.created_at), ("started", job.started_at),
                 ("finished", job.finished_at), ("trained tokens", job.trained_tokens)]
         p = job.progress
@@ -349,20 +214,20 @@ def register(app: typer.Typer) -> None:
         if p and p.latest_loss is not None:
             rows.append(("latest loss", f"{p.latest_loss:.4f}"))
         if job.error:
-            rows.append(("error", f"[red]{_esc(job.error.message)}[/]"
-                                  + (f" [dim][{_esc(job.error.code)}][/]" if job.error.code else "")))
+            rows.append(("error", f"[red]{esc(job.error.message)}[/]"
+                                  + (f" [dim][{esc(job.error.code)}][/]" if job.error.code else "")))
         if job.model:
-            rows.append(("model", _esc(job.model.model_id)))
+            rows.append(("model", esc(job.model.model_id)))
             if job.model.endpoint:
-                rows.append(("endpoint", _esc(job.model.endpoint)))
+                rows.append(("endpoint", esc(job.model.endpoint)))
         for key, value in rows:
             if value is not None:
                 table.add_row(key, value if key in ("status", "error", "model", "endpoint")
-                              else _esc(value))
+                              else esc(value))
         out.print(table)
         out.print("[bold]history[/]")
         for h in history:
-            out.print(f"  {h['at'][:19]}  {h['status']:<11} [dim]{_esc(h['raw_status'] or '')}[/]")
+            out.print(f"  {h['at'][:19]}  {h['status']:<11} [dim]{esc(h['raw_status'] or '')}[/]")
 
     @app.command("list")
     @handle_errors
@@ -398,10 +263,10 @@ def register(app: typer.Typer) -> None:
         table.add_column("created", no_wrap=True)
         table.add_column("remote id", overflow="fold")
         for j in jobs:
-            table.add_row(j.id, _esc(j.name or ""), j.backend, _esc(j.base_model or ""),
-                          f"[{_status_style(j.status)}]{j.status}[/]",
+            table.add_row(j.id, esc(j.name or ""), j.backend, esc(j.base_model or ""),
+                          f"[{status_style(j.status)}]{j.status}[/]",
                           j.created_at.strftime("%m-%d %H:%M") if j.created_at else "",
-                          _esc(j.remote_id or ""))
+                          esc(j.remote_id or ""))
         out.print(table)
 
     @app.command()
@@ -424,7 +289,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json(_job_dict(job))
         else:
-            _out().print(f"{job.id}: {job.status} [dim]({_esc(job.raw_status or '')})[/]")
+            _out().print(f"{job.id}: {job.status} [dim]({esc(job.raw_status or '')})[/]")
 
     @app.command()
     @handle_errors
@@ -446,7 +311,7 @@ def register(app: typer.Typer) -> None:
 
             err = console(stderr=True)
             for r in mirror(job_id, to=to, client=client):
-                err.print(_esc(f"{r.tool}: {r.logged} new point(s) ({r.where})"))
+                err.print(esc(f"{r.tool}: {r.logged} new point(s) ({r.where})"))
         cols = list(Metrics.COLUMNS)
         if csv:
             import csv as csv_mod
@@ -459,9 +324,9 @@ def register(app: typer.Typer) -> None:
         elif as_json:
             print_json([r.model_dump(mode="json") for r in rows])
         if plot is not None:
-            _plot(rows, plot)
+            plot_losses(rows, plot)
             if not as_json and not csv:
-                console(stderr=True).print(f"wrote {_esc(plot)}")
+                console(stderr=True).print(f"wrote {esc(plot)}")
         if csv or as_json:
             return
         out = _out()
@@ -471,10 +336,10 @@ def register(app: typer.Typer) -> None:
         train = [r.train_loss for r in rows if r.train_loss is not None]
         valid = [r.valid_loss for r in rows if r.valid_loss is not None]
         if train:
-            out.print(f"train loss  {_sparkline(train)}  {train[0]:.4f} → {train[-1]:.4f} "
+            out.print(f"train loss  {sparkline(train)}  {train[0]:.4f} → {train[-1]:.4f} "
                       f"(min {min(train):.4f})")
         if valid:
-            out.print(f"valid loss  {_sparkline(valid)}  {valid[0]:.4f} → {valid[-1]:.4f}")
+            out.print(f"valid loss  {sparkline(valid)}  {valid[0]:.4f} → {valid[-1]:.4f}")
         from rich.table import Table
 
         present = [c for c in cols if any(getattr(r, c) is not None for r in rows)]
@@ -490,7 +355,7 @@ def register(app: typer.Typer) -> None:
             if r.step in seen:
                 continue
             seen.add(r.step)
-            table.add_row(*[_fmt_cell(getattr(r, c)) for c in present])
+            table.add_row(*[fmt_cell(getattr(r, c)) for c in present])
         out.print(table)
         if len(shown) < len(rows):
             out.print(f"[dim]{len(rows)} rows; --csv prints all of them[/]")
@@ -510,7 +375,7 @@ def register(app: typer.Typer) -> None:
         for e in events:
             when = e.time.strftime("%Y-%m-%d %H:%M:%S") if e.time else " " * 19
             style = {"error": "red", "warning": "yellow"}.get(e.level, "")
-            msg = f"[{style}]{_esc(e.message)}[/]" if style else _esc(e.message)
+            msg = f"[{style}]{esc(e.message)}[/]" if style else esc(e.message)
             out.print(f"{when}  {e.level:<7} {msg}")
 
     @app.command()
@@ -527,7 +392,7 @@ def register(app: typer.Typer) -> None:
             if as_json:
                 print_json(_job_dict(job))
             else:
-                _out().print(f"{job.id}: {job.status} [dim]({_esc(job.raw_status or '')})[/]")
+                _out().print(f"{job.id}: {job.status} [dim]({esc(job.raw_status or '')})[/]")
             if job.status.is_terminal:
                 if not as_json:
                     _finish(job, False)
@@ -552,7 +417,7 @@ def register(app: typer.Typer) -> None:
         opts = _parse_options(option)
         plan = client.deploy(job_id, opts, dry_run=True)
         if not as_json:  # the plan carries the hosting cost: always shown before anything is created
-            _out().print(_esc(plan))
+            _out().print(esc(plan))
         if not yes:
             if as_json or not sys.stdin.isatty():
                 if as_json:
@@ -566,7 +431,7 @@ def register(app: typer.Typer) -> None:
             print_json({"deployed": True, "plan": plan, "model": handle})
         else:
             out = _out()
-            out.print(f"deployed: {_esc(getattr(handle, 'endpoint', None) or handle)}")
+            out.print(f"deployed: {esc(getattr(handle, 'endpoint', None) or handle)}")
 
     @app.command()
     @handle_errors
@@ -582,39 +447,3 @@ def register(app: typer.Typer) -> None:
             print_json({"undeployed": True, "model": result})
         else:
             _out().print(f"undeployed {job_id}")
-
-
-def _fmt_cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4g}" if abs(value) < 1e-3 and value != 0 else f"{value:.4f}"
-    return str(value)
-
-
-def _plot(rows, path: Path) -> None:
-    """Loss chart as PNG; matplotlib is imported here only."""
-    from ..errors import MissingDependency
-
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise MissingDependency("matplotlib is needed for --plot",
-                                hint="pip install matplotlib") from exc
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for col, label in (("train_loss", "train loss"), ("valid_loss", "valid loss")):
-        pts = [(r.step, getattr(r, col)) for r in rows if getattr(r, col) is not None]
-        if pts:
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="." if col == "valid_loss"
-                    else None, label=label)
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)

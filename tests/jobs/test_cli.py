@@ -141,7 +141,7 @@ def test_live_progress_panel_on_a_terminal(tmp_path):
 
     from rich.console import Console
 
-    from unitune.cli.jobs_cmds import _Progress
+    from unitune.cli.display import Progress as _Progress
     from unitune.job import Job, JobStatus, Progress
 
     buf = io.StringIO()
