@@ -162,7 +162,7 @@ def route_costs(targets: list[Any], ev: DataEvidence | None, data: Path | None
     out: dict[str, dict[str, Any]] = {}
     for info in targets:
         key = f"{info.backend}:{info.model}"
-        base = getattr(info, "base_inference", None)
+        base = info.base_inference
         bin_, bout = _price_pair(base or info.inference)
         tin, tout = _price_pair(info.inference)
         base_label = "base-model rate" if base else "catalog inference rate (the tuned-model " \

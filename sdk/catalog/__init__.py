@@ -42,6 +42,7 @@ class TrainingPrice(Sourced):
 class InferencePrice(Sourced):
     input_per_1m: float | None = None
     output_per_1m: float | None = None
+    batch_discount: float | None = None  # fraction off both rates under the vendor's batch API
 
 
 class HostingPrice(Sourced):
@@ -152,7 +153,8 @@ class ModelInfo(_M):
     epochs_auto: str | int = 3  # int, or a rule name: "openai-cookbook"
     regions: list[str] = Field(default_factory=list)
     training: TrainingPrice | None = None
-    inference: InferencePrice | None = None
+    inference: InferencePrice | None = None  # the tuned model's per-token rates
+    base_inference: InferencePrice | None = None  # the base model's, where the vendor differs
     hosting: list[HostingPrice] = Field(default_factory=list)
     limits: Limits = Field(default_factory=Limits)
     rules: DataRules

@@ -52,7 +52,7 @@ def _rates(backend: str, model: str, tuned: bool) -> tuple[Any, str] | tuple[Non
     info = find_model(backend, model)
     if info is None:
         return None, f"{backend}:{model} is not in the price catalog"
-    base_rates = getattr(info, "base_inference", None)
+    base_rates = info.base_inference
     rates = info.inference if tuned or base_rates is None else base_rates
     if rates is None or rates.input_per_1m is None:
         return None, f"the catalog has no inference price for {backend}:{info.model}"

@@ -106,7 +106,7 @@ def _rates(backend: str, model: str, batch: bool) -> tuple[Any, float, str, list
     info = find_model(backend, model)
     if info is None:
         return None, 0.0, f"{backend}:{model} is not in the price catalog", []
-    base = getattr(info, "base_inference", None)
+    base = info.base_inference
     rates = base or info.inference
     if rates is None or rates.input_per_1m is None:
         return None, 0.0, f"the catalog has no inference price for {backend}:{info.model}", []
@@ -116,8 +116,7 @@ def _rates(backend: str, model: str, batch: bool) -> tuple[Any, float, str, list
         src += ", the fine-tuned rate (no base rate in the catalog): an upper bound"
     discount = 0.0
     if batch:
-        d = getattr(rates, "batch_discount", None) or getattr(info.inference, "batch_discount",
-                                                              None)
+        d = rates.batch_discount or (info.inference.batch_discount if info.inference else None)
         if d:
             discount = float(d)
             src += f", batch discount {discount:.0%}"
