@@ -16,7 +16,7 @@ from typing import Optional
 
 import typer
 
-from .common import console, fail, handle_errors
+from .common import console, fail, handle_errors, print_json
 
 DEMO_LEARNING_RATE = 2e-2  # for tiny-chat only: the spec's 1e-4 suits the cloud models
 DEMO_EVAL_TOKENS = 96
@@ -44,8 +44,23 @@ def demo(
                                         "(default: loss.png in the job directory)."),
     skip_eval: bool = typer.Option(False, "--no-eval", help="Skip the base-vs-tuned "
                                    "evaluation."),
+    as_json: bool = typer.Option(False, "--json", help="Show the steps on stderr and print a "
+                                 "JSON summary (job, loss, evaluation, seconds) on stdout."),
 ) -> None:
     """Validate, compare costs, train tiny-chat with LoRA, merge, generate, evaluate, list."""
+    if not as_json:
+        _demo_steps(spec_path, steps, prompt, plot, skip_eval)
+        return
+    import contextlib
+    import sys
+
+    with contextlib.redirect_stdout(sys.stderr):
+        summary = _demo_steps(spec_path, steps, prompt, plot, skip_eval)
+    print_json(summary)
+
+
+def _demo_steps(spec_path: Optional[Path], steps: Optional[int], prompt: Optional[str],
+                plot: Optional[Path], skip_eval: bool) -> dict:
     import time
 
     from .. import demo as bundled
@@ -187,3 +202,8 @@ def demo(
               f"{job.id}`, `unitune generate {job.id} \"...\"`, `unitune eval {job.id}`, "
               f"`unitune diagnose {job.id}`, or `unitune train SPEC --backend "
               "openai|azure|bedrock|vertex`.[/]")
+    return {"job": job.id, "status": str(job.status), "steps": rows[-1].step if rows else 0,
+            "first_loss": losses[0] if losses else None,
+            "final_loss": losses[-1] if losses else None,
+            "eval": None if skip_eval else report["metrics"],
+            "seconds": round(time.monotonic() - t0, 1)}

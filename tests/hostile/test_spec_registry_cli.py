@@ -215,3 +215,26 @@ def test_a_refused_submission_leaves_no_job_behind(tmp_path, kind):
     assert not [p for p in (tmp_path / "home" / "jobs").glob("*/registry-row.json")]
     job = client.train(path, detach=True)  # and the next run is a normal new job
     assert job.submitted and len(client.list()) == 1
+
+
+def test_every_command_accepts_json():
+    """Issue 12 item 15: every command takes --json (schema and demo refused it)."""
+    import click
+    import typer
+
+    from unitune.cli.app import app
+
+    missing, seen = [], []
+
+    def walk(cmd: click.Command, path: str) -> None:
+        if getattr(cmd, "commands", None):  # a group (typer's own Group class)
+            for name, sub in cmd.commands.items():
+                walk(sub, f"{path} {name}".strip())
+            return
+        seen.append(path)
+        if not any("--json" in getattr(p, "opts", ()) for p in cmd.params):
+            missing.append(path)
+
+    walk(typer.main.get_command(app), "")
+    assert len(seen) > 30 and "demo" in seen and "registry recover" in seen
+    assert missing == []
