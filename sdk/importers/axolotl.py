@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError
-from .common import (INFRA_REASON, ConfigSource, fill_cloud_models, finish, is_empty, set_data,
-                     slug, whole_epochs)
+from .common import (INFRA_REASON, ConfigSource, fill_cloud_models, finish, is_empty,
+                     map_epochs, set_data, slug)
 from .result import ImportResult
 
 # Axolotl dataset `type` → unitune input format
@@ -201,14 +201,7 @@ def import_axolotl(path: str | Path, *, out_dir: Path, name: str | None = None,
         if gas is not None:
             r.set("hyperparameters.gradient_accumulation_steps", int(gas),
                   "gradient_accumulation_steps")
-    epochs = take("num_epochs")
-    if epochs is not None:
-        n = whole_epochs(epochs)
-        if n is None:
-            r.skip("num_epochs", epochs, "unitune trains whole epochs; use "
-                   "hyperparameters.max_steps for a partial one")
-        else:
-            r.set("hyperparameters.epochs", n, "num_epochs")
+    map_epochs(r, take, "num_epochs")
     for key, target, cast in (("max_steps", "hyperparameters.max_steps", int),
                               ("learning_rate", "hyperparameters.learning_rate", float),
                               ("warmup_ratio", "hyperparameters.warmup_ratio", float),

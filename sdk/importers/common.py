@@ -79,14 +79,19 @@ def map_trainer_batch_and_epochs(r: ImportResult, take: Any) -> None:
     if gas is not None:
         r.set("hyperparameters.gradient_accumulation_steps", int(gas),
               "gradient_accumulation_steps")
-    epochs = take("num_train_epochs")
+    map_epochs(r, take, "num_train_epochs")
+
+
+def map_epochs(r: ImportResult, take: Any, key: str) -> None:
+    """A tool's epoch count as whole `hyperparameters.epochs` (a fraction is listed as skipped)."""
+    epochs = take(key)
     if epochs is not None:
         n = whole_epochs(epochs)
         if n is None:
-            r.skip("num_train_epochs", epochs, "unitune trains whole epochs; use "
+            r.skip(key, epochs, "unitune trains whole epochs; use "
                    "hyperparameters.max_steps for a partial one")
         else:
-            r.set("hyperparameters.epochs", n, "num_train_epochs")
+            r.set("hyperparameters.epochs", n, key)
 
 
 def is_empty(value: Any) -> bool:
